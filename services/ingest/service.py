@@ -1,0 +1,234 @@
+"""The ingest service: every robot message stored once, acknowledged only after storing.
+
+paho's thread only queues what arrives.  One worker thread takes batches (up to
+`batch_max` messages or `flush_interval_s`), parses them, writes the samples to the
+history store and the records in one transaction, and only then sends the MQTT
+acknowledgements.  If a store is down the batch is retried with backoff and nothing is
+acknowledged, so the broker keeps (and after a crash redelivers) everything.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from services.history.base import HistoryStore, StoreError
+from services.ingest import receipts
+from services.ingest.records_writer import CATEGORY_INGEST, apply_records
+from services.ingest.stats import Counters, IngestStats, RateLimitedLog
+from services.mqtt_session import MqttSession, ReceivedMessage
+from services.records.db import Database
+from services.records.errors import RecordsUnavailable
+from services.records.repositories import LogRepository, RobotRepository
+from services.settings import IngestSettings
+from services.wire.model import Message
+from services.wire.parse import ParseError, parse_message
+from services.wire.topics import monitoring_subscriptions
+
+logger = logging.getLogger(__name__)
+
+RECENT_KEYS_MAX = 200_000
+RETRY_MIN_DELAY_S = 0.5
+RETRY_MAX_DELAY_S = 10.0
+STALE_CHECK_INTERVAL_S = 5.0
+RECEIPT_RETENTION = timedelta(days=7)
+RECEIPT_PRUNE_INTERVAL_S = 3600.0
+
+
+class _Stopping(Exception):
+    """The service is stopping mid-retry: leave the batch unacknowledged."""
+
+
+class IngestService:
+    def __init__(self, session: MqttSession, store: HistoryStore, db: Database,
+                 settings: IngestSettings | None = None, *,
+                 shared_group: str | None = None) -> None:
+        self._session = session
+        self._store = store
+        self._db = db
+        self._settings = settings or IngestSettings()
+        self._shared_group = shared_group
+        self._queue: queue.SimpleQueue[ReceivedMessage] = queue.SimpleQueue()
+        self._counters = Counters()
+        self._complaints = RateLimitedLog(logger)
+        self._recent: OrderedDict[tuple[str, int], None] = OrderedDict()
+        self._events: deque[tuple[str, str]] = deque(maxlen=1000)
+        self._stop = threading.Event()
+        self._worker = threading.Thread(target=self._run, name="ingest-worker", daemon=True)
+        self._unsubscribe: list[Callable[[], None]] = []
+        self._next_stale_check = 0.0
+        self._next_stats = time.monotonic() + self._settings.stats_interval_s
+        self._next_prune = 0.0
+
+    # -- lifecycle -------------------------------------------------------------------
+    def start(self) -> None:
+        for topic_filter in monitoring_subscriptions():
+            if self._shared_group:
+                topic_filter = f"$share/{self._shared_group}/{topic_filter}"
+            self._unsubscribe.append(self._session.subscribe(topic_filter, self._on_message, 1))
+        self._session.add_connection_listener(self._on_connection_changed)
+        self._events.append(("INFO", "ingest service started"))
+        self._worker.start()
+        self._session.start()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        self._stop.set()
+        self._worker.join(timeout_s)
+        self._session.stop()
+        self._log_stats()
+
+    def stats(self) -> IngestStats:
+        return self._counters.snapshot()
+
+    @property
+    def rejected_by_reason(self) -> dict[str, int]:
+        return dict(self._counters.rejected_by_reason)
+
+    # -- paho thread -----------------------------------------------------------------
+    def _on_message(self, message: ReceivedMessage) -> None:
+        self._counters.add("received")
+        if message.dup:
+            self._counters.add("redelivered")
+        self._queue.put(message)
+
+    def _on_connection_changed(self, connected: bool, reason: str) -> None:
+        if connected:
+            self._events.append(("INFO", "connected to the MQTT broker"))
+        else:
+            self._events.append(("WARNING", f"lost the MQTT broker: {reason}"))
+
+    # -- worker thread ---------------------------------------------------------------
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            batch = self._take_batch()
+            try:
+                if batch:
+                    self._process(batch)
+                self._housekeeping()
+            except _Stopping:
+                break
+            except Exception:
+                # Anything unexpected: keep the batch unacknowledged (the broker will
+                # redeliver it) and keep serving rather than die silently.
+                logger.exception("ingest batch failed; %d messages left unacknowledged",
+                                 len(batch))
+
+    def _take_batch(self) -> list[ReceivedMessage]:
+        try:
+            first = self._queue.get(timeout=self._settings.flush_interval_s)
+        except queue.Empty:
+            return []
+        batch = [first]
+        deadline = time.monotonic() + self._settings.flush_interval_s
+        while len(batch) < self._settings.batch_max:
+            remaining = deadline - time.monotonic()
+            try:
+                batch.append(self._queue.get(timeout=max(remaining, 0)) if remaining > 0
+                             else self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
+    def _process(self, batch: list[ReceivedMessage]) -> None:
+        fresh: list[Message] = []
+        batch_keys: set[tuple[str, int]] = set()
+        for received in batch:
+            try:
+                message = parse_message(received.topic, received.payload, received.received_at)
+            except ParseError as exc:
+                self._counters.reject(exc.reason)
+                self._complaints.warning(str(exc.reason), "rejected message on %r: %s",
+                                         received.topic[:120], exc)
+                continue
+            key = (message.robot_id, message.seq)
+            if message.seq is not None and (key in self._recent or key in batch_keys):
+                self._counters.add("duplicates")
+                continue
+            if message.seq is not None:
+                batch_keys.add(key)
+            fresh.append(message)
+
+        samples = [sample for message in fresh for sample in message.samples]
+        if samples:
+            self._retry("history store", "store_failures", lambda: self._store.write(samples))
+        now = datetime.now(UTC)
+        registered = self._retry("records", "records_failures",
+                                 lambda: self._write_records(fresh, now)) if fresh else []
+
+        for received in batch:
+            self._session.ack(received)
+        for key in batch_keys:
+            self._recent[key] = None
+        while len(self._recent) > RECENT_KEYS_MAX:
+            self._recent.popitem(last=False)
+        self._counters.add("stored", len(fresh))
+        self._counters.add("samples_written", len(samples))
+        self._counters.add("robots_registered", len(registered))
+        for robot_id in registered:
+            logger.info("registered robot %s", robot_id)
+
+    def _write_records(self, messages: list[Message], now: datetime) -> list[str]:
+        with self._db.session() as session:
+            return apply_records(session, messages, now)
+
+    def _retry(self, what: str, counter: str, action: Callable):
+        delay = RETRY_MIN_DELAY_S
+        while True:
+            try:
+                return action()
+            except (StoreError, RecordsUnavailable, SQLAlchemyError) as exc:
+                self._counters.add(counter)
+                self._complaints.warning(what, "%s unavailable, batch kept for retry in "
+                                               "%.1f s: %s", what, delay, exc)
+                self._events.append(("ERROR", f"{what} unavailable: {str(exc)[:300]}"))
+            if self._stop.wait(delay):
+                raise _Stopping
+            delay = min(delay * 2, RETRY_MAX_DELAY_S)
+
+    def _housekeeping(self) -> None:
+        now_mono = time.monotonic()
+        if now_mono >= self._next_stats:
+            self._next_stats = now_mono + self._settings.stats_interval_s
+            self._log_stats()
+        if not self._events and now_mono < self._next_stale_check:
+            return
+        self._next_stale_check = now_mono + STALE_CHECK_INTERVAL_S
+        now = datetime.now(UTC)
+        try:
+            with self._db.session() as session:
+                self._write_events(session)
+                silent_since = now - timedelta(seconds=self._settings.stale_after_s)
+                for robot_id in RobotRepository(session).mark_stale(silent_since):
+                    logger.info("robot %s silent for %.0f s: offline", robot_id,
+                                self._settings.stale_after_s)
+                    LogRepository(session).add(
+                        "WARNING", CATEGORY_INGEST,
+                        f"robot {robot_id} silent for {self._settings.stale_after_s:.0f} s, "
+                        "marked offline", robot_id=robot_id, timestamp=now)
+                if now_mono >= self._next_prune:
+                    self._next_prune = now_mono + RECEIPT_PRUNE_INTERVAL_S
+                    receipts.prune(session, now - RECEIPT_RETENTION)
+        except (RecordsUnavailable, SQLAlchemyError) as exc:
+            self._complaints.warning("housekeeping", "records unavailable for housekeeping: %s",
+                                     exc)
+
+    def _write_events(self, session) -> None:
+        repo = LogRepository(session)
+        while self._events:
+            level, text = self._events.popleft()
+            repo.add(level, CATEGORY_INGEST, text, timestamp=datetime.now(UTC))
+
+    def _log_stats(self) -> None:
+        stats = self.stats()
+        logger.info("ingest: received=%d stored=%d rejected=%d redelivered=%d duplicates=%d "
+                    "samples=%d store_failures=%d records_failures=%d queued=%d",
+                    stats.received, stats.stored, stats.rejected, stats.redelivered,
+                    stats.duplicates, stats.samples_written, stats.store_failures,
+                    stats.records_failures, self._queue.qsize())

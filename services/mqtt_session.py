@@ -1,0 +1,178 @@
+"""The one class that owns a paho client, for the ingest service and the console.
+
+Messages reach handlers as frozen dataclasses on paho's network thread; handlers must
+be quick (append to a queue or ring buffer) and never touch a GUI.  `subscribe` returns
+an unsubscribe function; every subscription is made again explicitly on each connect.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import paho.mqtt.client as mqtt
+
+logger = logging.getLogger(__name__)
+
+RECONNECT_MIN_DELAY_S = 1
+RECONNECT_MAX_DELAY_S = 30
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedMessage:
+    topic: str
+    payload: bytes
+    qos: int
+    retain: bool
+    dup: bool
+    mid: int
+    received_at: datetime
+    generation: int  # which connection delivered it; acks for older ones are void
+
+
+@dataclass(frozen=True, slots=True)
+class Will:
+    topic: str
+    payload: bytes
+    qos: int = 1
+    retain: bool = True
+
+
+Handler = Callable[[ReceivedMessage], None]
+ConnectionListener = Callable[[bool, str], None]
+
+
+class MqttSession:
+    def __init__(self, host: str, port: int, *, client_id: str = "",
+                 clean_session: bool = True, manual_ack: bool = False,
+                 username: str | None = None, password: str | None = None,
+                 tls: bool = False, keepalive_s: int = 30, will: Will | None = None) -> None:
+        self.host, self.port, self.keepalive_s = host, port, keepalive_s
+        self._client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
+            clean_session=clean_session, protocol=mqtt.MQTTv311, manual_ack=manual_ack)
+        if username:
+            self._client.username_pw_set(username, password)
+        if tls:
+            self._client.tls_set(cert_reqs=ssl.CERT_REQUIRED)
+        if will:
+            self._client.will_set(will.topic, will.payload, will.qos, will.retain)
+        self._client.reconnect_delay_set(RECONNECT_MIN_DELAY_S, RECONNECT_MAX_DELAY_S)
+        self._client.on_connect = self._on_connected
+        self._client.on_disconnect = self._on_disconnected
+        self._client.on_message = self._on_message
+        self._lock = threading.Lock()
+        self._subscriptions: dict[int, tuple[str, int, Handler]] = {}
+        self._next_token = 0
+        self._listeners: list[ConnectionListener] = []
+        self._generation = 0
+        self._connected = threading.Event()
+
+    # -- lifecycle -------------------------------------------------------------------
+    def start(self) -> None:
+        """Connect in the background; paho reconnects with backoff after any loss."""
+        self._client.connect_async(self.host, self.port, keepalive=self.keepalive_s)
+        self._client.loop_start()
+
+    def stop(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
+        self._connected.clear()
+
+    def wait_connected(self, timeout_s: float) -> bool:
+        return self._connected.wait(timeout_s)
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    @property
+    def generation(self) -> int:
+        return self._generation
+
+    def add_connection_listener(self, listener: ConnectionListener) -> None:
+        self._listeners.append(listener)
+
+    # -- subscriptions ---------------------------------------------------------------
+    def subscribe(self, topic_filter: str, handler: Handler, qos: int = 1) -> Callable[[], None]:
+        with self._lock:
+            token = self._next_token
+            self._next_token += 1
+            self._subscriptions[token] = (topic_filter, qos, handler)
+        if self.connected:
+            self._client.subscribe(topic_filter, qos)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                entry = self._subscriptions.pop(token, None)
+                still_used = entry and any(f == entry[0] for f, _, _ in
+                                           self._subscriptions.values())
+            if entry and not still_used and self.connected:
+                self._client.unsubscribe(entry[0])
+        return unsubscribe
+
+    def publish(self, topic: str, payload: bytes, qos: int = 1,
+                retain: bool = False) -> mqtt.MQTTMessageInfo:
+        return self._client.publish(topic, payload, qos=qos, retain=retain)
+
+    def ack(self, message: ReceivedMessage) -> None:
+        """Acknowledge a QoS 1 message received with manual_ack, once it is safe.
+
+        A message from an earlier connection is left alone: the broker redelivers it,
+        and its mid may now belong to a different message.
+        """
+        if message.qos > 0 and message.generation == self._generation:
+            self._client.ack(message.mid, message.qos)
+
+    # -- paho callbacks (network thread) ---------------------------------------------
+    def _on_connected(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            logger.warning("broker %s:%s refused connection: %s", self.host, self.port,
+                           reason_code)
+            return
+        self._generation += 1
+        with self._lock:
+            filters = {f: q for f, q, _ in self._subscriptions.values()}
+        if filters:
+            client.subscribe(list(filters.items()))
+        self._connected.set()
+        logger.info("connected to %s:%s (session present: %s)", self.host, self.port,
+                    flags.session_present)
+        self._notify(True, "connected")
+
+    def _on_disconnected(self, client, userdata, flags, reason_code, properties) -> None:
+        self._connected.clear()
+        logger.warning("disconnected from %s:%s: %s", self.host, self.port, reason_code)
+        self._notify(False, str(reason_code))
+
+    def _on_message(self, client, userdata, msg: mqtt.MQTTMessage) -> None:
+        message = ReceivedMessage(
+            topic=msg.topic, payload=msg.payload, qos=msg.qos, retain=bool(msg.retain),
+            dup=bool(msg.dup), mid=msg.mid, received_at=datetime.now(UTC),
+            generation=self._generation)
+        with self._lock:
+            handlers = [h for f, _, h in self._subscriptions.values()
+                        if mqtt.topic_matches_sub(_strip_share(f), msg.topic)]
+        for handler in handlers:
+            try:
+                handler(message)
+            except Exception:
+                logger.exception("handler for %r failed", msg.topic[:120])
+
+    def _notify(self, connected: bool, reason: str) -> None:
+        for listener in self._listeners:
+            try:
+                listener(connected, reason)
+            except Exception:
+                logger.exception("connection listener failed")
+
+
+def _strip_share(topic_filter: str) -> str:
+    """`$share/<group>/<filter>` delivers topics matching <filter>."""
+    if topic_filter.startswith("$share/"):
+        return topic_filter.split("/", 2)[2]
+    return topic_filter
