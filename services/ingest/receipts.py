@@ -20,7 +20,7 @@ ingest_receipts = Table(
     "ingest_receipts", metadata,
     Column("robot_id", String(64), primary_key=True),
     Column("seq", BigInteger, primary_key=True, autoincrement=False),
-    Column("received_at", UtcDateTime(), nullable=False, index=True),
+    Column("received_at", UtcDateTime(), nullable=False),
 )
 LOOKUP_CHUNK = 200
 

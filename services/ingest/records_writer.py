@@ -36,8 +36,8 @@ def apply_records(session: Session, messages: Sequence[Message], now: datetime) 
     seen = receipts.already_seen(session, keyed)
     receipts.record(session, (k for k in dict.fromkeys(keyed) if k not in seen), now)
 
+    # Robots first: jobs and logs refer to them.
     robots: dict[str, _RobotSeen] = {}
-    jobs, logs = JobRepository(session), LogRepository(session)
     for message in messages:
         state = robots.setdefault(message.robot_id, _RobotSeen(message.received_at))
         state.seen_at = max(state.seen_at, message.received_at)
@@ -48,18 +48,19 @@ def apply_records(session: Session, messages: Sequence[Message], now: datetime) 
         elif message.kind is not Kind.COMMAND_RESPONSE:
             # Data from a robot means it is talking to us, whatever it said before.
             state.status = "online"
-        if (message.robot_id, message.seq) in seen:
-            continue
-        _apply_one(message, jobs, logs)
 
     registered = []
-    robot_repo = RobotRepository(session)
+    robot_repo, jobs = RobotRepository(session), JobRepository(session)
+    logs = LogRepository(session)
     for robot_id, state in robots.items():
         if robot_repo.touch(robot_id, state.seen_at, status=state.status,
                             ip_address=state.ip_address, camera_url=state.camera_url):
             registered.append(robot_id)
             logs.add("INFO", CATEGORY_INGEST, f"robot {robot_id} registered on first message",
                      robot_id=robot_id, timestamp=state.seen_at)
+    for message in messages:
+        if (message.robot_id, message.seq) not in seen:
+            _apply_one(message, jobs, logs)
     return registered
 
 
@@ -74,9 +75,6 @@ def _apply_one(message: Message, jobs: JobRepository, logs: LogRepository) -> No
             merged["source"] = log.source
         logs.add(log.level, log.category, log.message, robot_id=message.robot_id,
                  details=merged or None, timestamp=message.time)
-    if message.status is not None and message.status.emergency_stopped:
-        logs.add("WARNING", "command", f"emergency stop: {message.status.emergency_reason or '?'}",
-                 robot_id=message.robot_id, details=details, timestamp=message.time)
     if message.command_response is not None:
         response = message.command_response
         logs.add("INFO" if response.success else "WARNING", "command",

@@ -1,0 +1,213 @@
+"""A durable outbox: every message is written to SQLite before anything tries to send it.
+
+Rows leave the outbox only when the broker has acknowledged them (or when the bounds
+policy drops them), so a broker outage or an agent crash loses nothing that fits.  The
+per-robot sequence number lives in the same database and is allocated in the same
+transaction as the row that carries it, so a crash can never leave a gap in `seq` that
+would look like message loss downstream.
+
+Bounds policy: when more than `max_messages` rows are waiting, or rows are older than
+`max_age_s`, the OLDEST rows are dropped (the newest data is what an operator needs
+after an outage), counted in `dropped_total` and reported with a WARNING.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+AGE_CHECK_INTERVAL_S = 1.0  # the age bound need not be exact to the millisecond
+DROP_LOG_INTERVAL_S = 10.0  # a persistently full outbox must not flood the log
+SQLITE_BUSY_TIMEOUT_S = 10.0
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    topic TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    qos INTEGER NOT NULL,
+    retain INTEGER NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_created_at ON messages (created_at);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    id: int
+    topic: str
+    payload: bytes
+    qos: int
+    retain: bool
+    created_at: float  # seconds since the epoch (survives restarts, unlike monotonic)
+
+
+class Outbox:
+    def __init__(self, path: str | Path, max_messages: int = 200_000,
+                 max_age_s: float = 7 * 24 * 3600.0, seq_key: str = "seq",
+                 clock: Callable[[], float] = time.time) -> None:
+        if max_messages < 1 or max_age_s <= 0:
+            raise ValueError("outbox bounds must be positive")
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.max_messages = max_messages
+        self.max_age_s = max_age_s
+        self._seq_key = seq_key
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                                   timeout=SQLITE_BUSY_TIMEOUT_S)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        self._db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, 0)", (seq_key,))
+        self._count = self._db.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
+        self.dropped_total = 0
+        self._unlogged_drops: dict[str, int] = {}
+        self._last_drop_log = -DROP_LOG_INTERVAL_S
+        self._last_age_check = -AGE_CHECK_INTERVAL_S
+        with self._lock:
+            self._begin()
+            self._enforce_bounds(force_age_check=True)
+            self._db.execute("COMMIT")
+            self._log_drops(force=True)
+
+    # -- writing ------------------------------------------------------------------------
+
+    def put(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> int:
+        """Store one message durably; return its row id."""
+        return self._put(lambda _seq: (topic, payload), qos, retain, allocate_seq=False)[0]
+
+    def put_with_seq(self, build: Callable[[int], tuple[str, bytes]], qos: int = 1,
+                     retain: bool = False) -> tuple[int, int]:
+        """Allocate the next seq and store the message `build(seq)` returns, atomically.
+
+        Returns (row id, seq).  If `build` raises, neither the seq nor a row is kept.
+        """
+        return self._put(build, qos, retain, allocate_seq=True)
+
+    def next_seq(self) -> int:
+        """Allocate a sequence number on its own (prefer `put_with_seq`)."""
+        with self._lock:
+            self._begin()
+            try:
+                seq = self._allocate_seq()
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+            return seq
+
+    def _put(self, build: Callable[[int], tuple[str, bytes]], qos: int, retain: bool,
+             allocate_seq: bool) -> tuple[int, int]:
+        if qos not in (0, 1, 2):
+            raise ValueError(f"qos must be 0, 1 or 2, got {qos!r}")
+        with self._lock:
+            dropped_before, unlogged_before = self.dropped_total, dict(self._unlogged_drops)
+            self._begin()
+            try:
+                seq = self._allocate_seq() if allocate_seq else 0
+                topic, payload = build(seq)
+                row_id = self._db.execute(
+                    "INSERT INTO messages (topic, payload, qos, retain, created_at) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (topic, bytes(payload), qos, int(retain), self._clock()),
+                ).lastrowid
+                self._count += 1
+                self._enforce_bounds()
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                self._count = self._db.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
+                self.dropped_total, self._unlogged_drops = dropped_before, unlogged_before
+                raise
+            self._db.execute("COMMIT")
+            self._log_drops()
+            return row_id, seq
+
+    def _begin(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def _allocate_seq(self) -> int:
+        return self._db.execute(
+            "UPDATE meta SET value = value + 1 WHERE key = ? RETURNING value", (self._seq_key,)
+        ).fetchone()[0]
+
+    def _enforce_bounds(self, force_age_check: bool = False) -> None:
+        now = self._clock()
+        if force_age_check or now - self._last_age_check >= AGE_CHECK_INTERVAL_S:
+            self._last_age_check = now
+            gone = self._db.execute("DELETE FROM messages WHERE created_at < ?",
+                                    (now - self.max_age_s,)).rowcount
+            self._record_drop(gone, f"older than max_age_s={self.max_age_s:g}")
+        excess = self._count - self.max_messages
+        if excess > 0:
+            gone = self._db.execute(
+                "DELETE FROM messages WHERE id IN "
+                "(SELECT id FROM messages ORDER BY id LIMIT ?)", (excess,)).rowcount
+            self._record_drop(gone, f"outbox full (max_messages={self.max_messages})")
+
+    def _record_drop(self, rows: int, reason: str) -> None:
+        if rows > 0:
+            self._count -= rows
+            self.dropped_total += rows
+            self._unlogged_drops[reason] = self._unlogged_drops.get(reason, 0) + rows
+
+    def _log_drops(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not self._unlogged_drops or (
+                not force and now - self._last_drop_log < DROP_LOG_INTERVAL_S):
+            return
+        self._last_drop_log = now
+        for reason, rows in self._unlogged_drops.items():
+            logger.warning("outbox dropped %d oldest message(s): %s; %d dropped in total",
+                           rows, reason, self.dropped_total)
+        self._unlogged_drops.clear()
+
+    # -- reading and acknowledging ------------------------------------------------------
+
+    def pending(self, limit: int = 100, after_id: int | None = None) -> list[OutboxRow]:
+        """Up to `limit` waiting rows in insertion order, after row `after_id` if given."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, topic, payload, qos, retain, created_at FROM messages "
+                "WHERE id > ? ORDER BY id LIMIT ?", (after_id or 0, limit)).fetchall()
+        return [OutboxRow(r[0], r[1], bytes(r[2]), r[3], bool(r[4]), r[5]) for r in rows]
+
+    def delete(self, ids: Iterable[int]) -> int:
+        """Remove acknowledged rows; ids already gone (dropped by the bounds) are ignored."""
+        id_list = list(ids)
+        if not id_list:
+            return 0
+        with self._lock:
+            self._begin()
+            gone = 0
+            try:
+                for start in range(0, len(id_list), 500):  # SQLite's parameter limit
+                    chunk = id_list[start:start + 500]
+                    gone += self._db.execute(
+                        f"DELETE FROM messages WHERE id IN ({','.join('?' * len(chunk))})",
+                        chunk).rowcount
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+            self._count -= gone
+            return gone
+
+    def count(self) -> int:
+        with self._lock:
+            return self._count
+
+    def close(self) -> None:
+        with self._lock:
+            self._log_drops(force=True)
+            self._db.close()

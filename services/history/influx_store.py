@@ -1,0 +1,397 @@
+"""History store on InfluxDB 2, written through influxdb-client's batching WriteApi.
+
+Durability: the batching WriteApi never raises; it reports each batch to a success or
+an error callback and then forgets it.  `write()` therefore registers every line it
+submits as pending (a multiset per call, keyed by the exact line bytes), and the
+callbacks resolve pending lines from the batch data they receive.  `write()` returns
+only when InfluxDB has confirmed all of its lines, and raises StoreError when one of
+them was in a batch the error callback reported or nothing was heard within
+`write_timeout_s`.  Lines are attributed first-in first-out; two identical lines are
+the same point, so a confirmation of either content is a confirmation of both.
+
+Exactly-once: a point is identified by measurement, tag set and time; writing the
+same line again overwrites the point with identical values.  A redelivered MQTT
+message (after a failed or timed-out write) therefore stores nothing twice.
+
+Line protocol is encoded here rather than by influxdb_client.Point, which turns a
+trailing backslash or a newline in a tag value into a different value.  Escaping
+follows InfluxDB 2's parser (models/points.go): `,` `=` and space are escaped with a
+backslash, other backslashes are literal.  What line protocol cannot carry (line
+breaks, a trailing backslash, reserved keys, non-finite numbers) is refused with a
+log line and a counter.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import urllib3
+from influxdb_client import InfluxDBClient, WritePrecision
+from influxdb_client.client.exceptions import InfluxDBError
+from influxdb_client.client.flux_csv_parser import FluxCsvParserException, FluxQueryException
+from influxdb_client.client.write_api import WriteOptions
+from reactivex.scheduler import ThreadPoolScheduler
+
+from services.history import influx_flux as flux
+from services.history.base import Bucket, SeriesKey, StoreError, bucket_width_us
+from services.wire.model import Sample
+
+logger = logging.getLogger(__name__)
+
+RETRY_INTERVAL_MS = 200
+MAX_RETRY_DELAY_MS = 5_000
+MAX_RETRIES = 5
+CLOSE_MARGIN_S = 5.0
+ALL_TIME_START = datetime(1970, 1, 1, tzinfo=UTC)
+FUTURE_MARGIN = timedelta(days=366)  # robots with fast clocks still get listed
+INT64_MAX = 2**63 - 1
+
+_EPOCH = ALL_TIME_START
+_MEASUREMENT_ESCAPES = str.maketrans({",": r"\,", " ": r"\ "})
+_KEY_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ "})
+_RESERVED_TAG_KEYS = frozenset({"robot_id", "_measurement", "_field", "_time", "_start",
+                                "_stop", "_value", "time"})
+_RESERVED_FIELD_KEYS = frozenset({"time", flux.SEQ_FIELD})
+
+
+class UnencodableSampleError(ValueError):
+    """A sample that line protocol cannot represent faithfully."""
+
+
+def _checked(text: str, what: str) -> str:
+    if not text:
+        raise UnencodableSampleError(f"empty {what}")
+    if "\n" in text or "\r" in text:
+        raise UnencodableSampleError(f"{what} {text!r} contains a line break")
+    if text.endswith("\\"):
+        # InfluxDB reads a trailing backslash as escaping the separator after it.
+        raise UnencodableSampleError(f"{what} {text!r} ends with a backslash")
+    return text
+
+
+def escape_key(text: str, what: str = "tag") -> str:
+    """Escape a tag key, tag value or field key for line protocol."""
+    return _checked(text, what).translate(_KEY_ESCAPES)
+
+
+def _time_ns(when: datetime) -> int:
+    if when.tzinfo is None:
+        raise UnencodableSampleError(f"naive timestamp {when.isoformat()}")
+    return (when - _EPOCH) // timedelta(microseconds=1) * 1000
+
+
+def encode_sample(sample: Sample) -> tuple[bytes, tuple[str, ...]]:
+    """One line of line protocol (ns precision) and the names of fields left out."""
+    measurement = _checked(str(sample.measurement), "measurement")
+    if measurement.startswith("#"):
+        raise UnencodableSampleError(f"measurement {measurement!r} would be a comment")
+    tags = {"robot_id": sample.robot_id}
+    for key, value in sample.tags.items():
+        if key in _RESERVED_TAG_KEYS:
+            raise UnencodableSampleError(f"reserved tag key {key!r}")
+        if value != "":  # InfluxDB has no empty tag values: an empty tag is no tag
+            tags[key] = value
+    tag_text = "".join(
+        f",{escape_key(key, 'tag key')}={escape_key(value, 'tag value')}"
+        for key, value in sorted(tags.items())
+    )
+    parts: list[str] = []
+    dropped: list[str] = []
+    for key, value in sorted(sample.fields.items()):
+        text = _field_text(value)
+        if key in _RESERVED_FIELD_KEYS or text is None:
+            dropped.append(key)
+            continue
+        parts.append(f"{escape_key(key, 'field key')}={text}")
+    if sample.seq is not None:
+        if not 0 <= sample.seq <= INT64_MAX:
+            raise UnencodableSampleError(f"seq {sample.seq} outside int64")
+        parts.append(f"{flux.SEQ_FIELD}={int(sample.seq)}i")
+    if not parts:
+        raise UnencodableSampleError("no storable fields")
+    line = (f"{measurement.translate(_MEASUREMENT_ESCAPES)}{tag_text} "
+            f"{','.join(parts)} {_time_ns(sample.time)}")
+    return line.encode(), tuple(dropped)
+
+
+def _field_text(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        number = float(value)
+        return repr(number) if math.isfinite(number) else None
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class InfluxStoreStats:
+    lines_written: int = 0  # lines InfluxDB confirmed
+    lines_failed: int = 0  # lines in batches the error callback reported
+    batches_failed: int = 0
+    retries: int = 0  # retryable errors (429, 5xx, connection) the client retried
+    write_timeouts: int = 0  # write() calls that gave up waiting for confirmation
+    samples_rejected: int = 0  # samples line protocol cannot carry
+    fields_dropped: int = 0  # non-finite, non-numeric or reserved fields left out
+
+
+@dataclass(eq=False)
+class _PendingWrite:
+    lines: list[bytes]
+    remaining: int
+    done: threading.Event = field(default_factory=threading.Event)
+    errors: list[str] = field(default_factory=list)
+
+
+class InfluxHistoryStore:
+    """HistoryStore on an InfluxDB 2 bucket; tag robot_id plus the sample's own tags."""
+
+    def __init__(self, url: str, org: str, bucket: str, token: str, *,
+                 batch_size: int = 5000, flush_interval_ms: int = 100,
+                 write_timeout_s: float = 30.0) -> None:
+        self._url = url
+        self._org = org
+        self._bucket = bucket
+        self._token = token
+        self._write_timeout_s = write_timeout_s
+        self._lock = threading.Lock()  # pending lines and counters
+        self._submit_lock = threading.Lock()  # the client's rx Subject is not thread-safe
+        self._waiting: dict[bytes, deque[_PendingWrite]] = {}
+        self._counts: dict[str, int] = dict.fromkeys(
+            (stat.name for stat in fields(InfluxStoreStats)), 0)
+        self._closed = False
+        timeout_ms = max(1, int(write_timeout_s * 1000))
+        self._client = InfluxDBClient(url=url, token=token, org=org, timeout=timeout_ms)
+        # WriteOptions' default scheduler is one thread shared by every WriteApi in the
+        # process: a store retrying against a dead server would stall all the others.
+        self._scheduler = ThreadPoolScheduler(max_workers=1)
+        options = WriteOptions(
+            batch_size=batch_size, flush_interval=flush_interval_ms,
+            retry_interval=RETRY_INTERVAL_MS, max_retries=MAX_RETRIES,
+            max_retry_delay=MAX_RETRY_DELAY_MS, max_retry_time=timeout_ms,
+            exponential_base=2,
+            max_close_wait=int((write_timeout_s + CLOSE_MARGIN_S) * 1000),
+            write_scheduler=self._scheduler,
+        )
+        self._write_api = self._client.write_api(
+            write_options=options, success_callback=self._on_success,
+            error_callback=self._on_error, retry_callback=self._on_retry,
+        )
+        self._query_api = self._client.query_api()
+
+    @property
+    def url(self) -> str:
+        return self._url
+
+    # -- writing -------------------------------------------------------------------
+
+    def write(self, samples: Sequence[Sample]) -> None:
+        if self._closed:
+            raise StoreError(f"InfluxDB store for {self._url} is closed")
+        lines = self._encode(samples)
+        if not lines:
+            return
+        pending = _PendingWrite(lines=lines, remaining=len(lines))
+        with self._lock:  # registered before submitting: callbacks may come at once
+            for line in lines:
+                self._waiting.setdefault(line, deque()).append(pending)
+        try:
+            with self._submit_lock:
+                self._write_api.write(bucket=self._bucket, org=self._org, record=lines,
+                                      write_precision=WritePrecision.NS)
+        except Exception as exc:  # only queues; failing means the WriteApi is gone
+            self._forget(pending)
+            raise StoreError(f"cannot queue writes for InfluxDB at {self._url}: "
+                             f"{self._describe(exc)}") from exc
+        if not pending.done.wait(self._write_timeout_s):
+            self._forget(pending)
+            self._count("write_timeouts")
+            raise StoreError(
+                f"InfluxDB at {self._url} did not confirm {pending.remaining} of "
+                f"{len(lines)} line(s) within {self._write_timeout_s:g} s")
+        if pending.errors:
+            raise StoreError(f"InfluxDB at {self._url} did not store a batch holding "
+                             f"line(s) of this write: {pending.errors[0]}")
+
+    def _encode(self, samples: Sequence[Sample]) -> list[bytes]:
+        lines: list[bytes] = []
+        for sample in samples:
+            try:
+                line, dropped = encode_sample(sample)
+            except UnencodableSampleError as exc:
+                self._count("samples_rejected")
+                logger.warning("not storing a %s sample of robot %r: %s",
+                               sample.measurement, sample.robot_id, exc)
+                continue
+            if dropped:
+                self._count("fields_dropped", len(dropped))
+                logger.warning("not storing field(s) %s of a %s sample of robot %r: "
+                               "not a finite number or boolean, or a reserved name",
+                               ", ".join(dropped), sample.measurement, sample.robot_id)
+            lines.append(line)
+        return lines
+
+    def _forget(self, pending: _PendingWrite) -> None:
+        with self._lock:
+            for line in set(pending.lines):
+                queue = self._waiting.get(line)
+                if queue is None:
+                    continue
+                kept = deque(other for other in queue if other is not pending)
+                if kept:
+                    self._waiting[line] = kept
+                else:
+                    del self._waiting[line]
+
+    def _resolve(self, data: bytes | str, error: str | None) -> int:
+        """Settle the pending lines of one batch; returns how many lines it held."""
+        if isinstance(data, str):
+            data = data.encode()
+        lines = data.split(b"\n")
+        unclaimed = 0
+        with self._lock:
+            for line in lines:
+                queue = self._waiting.get(line)
+                if not queue:
+                    unclaimed += 1  # its write() already gave up (timeout or error)
+                    continue
+                pending = queue.popleft()
+                if not queue:
+                    del self._waiting[line]
+                pending.remaining -= 1
+                if error is not None:
+                    pending.errors.append(error)
+                    pending.done.set()
+                elif pending.remaining == 0:
+                    pending.done.set()
+        if unclaimed:
+            logger.info("InfluxDB at %s settled %d line(s) no write() waits for any more",
+                        self._url, unclaimed)
+        return len(lines)
+
+    def _on_success(self, _conf: tuple[str, str, str], data: bytes | str) -> None:
+        count = self._resolve(data, None)
+        self._count("lines_written", count)
+
+    def _on_error(self, _conf: tuple[str, str, str], data: bytes | str,
+                  exception: Exception) -> None:
+        reason = self._describe(exception)
+        count = self._resolve(data, reason)
+        self._count("batches_failed")
+        self._count("lines_failed", count)
+        logger.error("InfluxDB at %s did not store a batch of %d line(s): %s",
+                     self._url, count, reason)
+
+    def _on_retry(self, _conf: tuple[str, str, str], data: bytes | str,
+                  exception: Exception) -> None:
+        self._count("retries")
+        lines = data.count(b"\n" if isinstance(data, bytes) else "\n") + 1
+        logger.warning("InfluxDB at %s: retrying a batch of %d line(s) after: %s",
+                       self._url, lines, self._describe(exception))
+
+    def _count(self, name: str, amount: int = 1) -> None:
+        with self._lock:
+            self._counts[name] += amount
+
+    def stats(self) -> InfluxStoreStats:
+        with self._lock:
+            return InfluxStoreStats(**self._counts)
+
+    def _describe(self, exc: BaseException) -> str:
+        if isinstance(exc, InfluxDBError):
+            status = getattr(exc, "status", None)
+            message = exc.message
+            if isinstance(message, bytes):
+                message = message.decode("utf-8", "replace")
+            text = f"HTTP {status}: {message}" if status else str(message)
+        elif isinstance(exc, urllib3.exceptions.MaxRetryError):
+            text = f"gave up after retries: {exc.reason}"
+        else:
+            text = f"{type(exc).__name__}: {exc}"
+        return text.replace(self._token, "<token>") if self._token else text
+
+    # -- reading -------------------------------------------------------------------
+
+    def query(self, robot_id: str, measurement: str, field: str, start: datetime,
+              stop: datetime, max_points: int = 500, series: str = "") -> list[Bucket]:
+        if start.tzinfo is None or stop.tzinfo is None:
+            raise ValueError("start and stop must be timezone-aware")
+        width_us = bucket_width_us(start, stop, max_points)
+        start_us = (start - _EPOCH) // timedelta(microseconds=1)
+        tables = self._query(flux.DOWNSAMPLE, {
+            flux.P_BUCKET: self._bucket,
+            flux.P_ROBOT_ID: robot_id,
+            flux.P_MEASUREMENT: str(measurement),
+            flux.P_FIELD: field,
+            flux.P_SERIES: series,
+            flux.P_START: start.astimezone(UTC),
+            flux.P_STOP: stop.astimezone(UTC),
+            flux.P_EVERY: timedelta(microseconds=width_us),
+            flux.P_OFFSET: timedelta(microseconds=start_us % width_us),
+        })
+        buckets: list[Bucket] = []
+        for values in tables:
+            try:
+                buckets.append(Bucket(
+                    start=values["_start"].astimezone(UTC), min=float(values["min"]),
+                    max=float(values["max"]), mean=float(values["mean"]),
+                    count=round(values["count"]),
+                ))
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                raise StoreError(f"InfluxDB at {self._url} answered a downsampling "
+                                 f"query with an unexpected row: {exc!r}") from exc
+        return sorted(buckets, key=lambda bucket: bucket.start)
+
+    def list_robots(self) -> list[str]:
+        rows = self._query(flux.LIST_ROBOTS, {
+            flux.P_BUCKET: self._bucket,
+            flux.P_START: ALL_TIME_START,
+            flux.P_STOP: datetime.now(UTC) + FUTURE_MARGIN,
+        })
+        return sorted({str(values["_value"]) for values in rows if values.get("_value")})
+
+    def list_fields(self, robot_id: str) -> list[SeriesKey]:
+        rows = self._query(flux.LIST_FIELDS, {
+            flux.P_BUCKET: self._bucket,
+            flux.P_ROBOT_ID: robot_id,
+            flux.P_START: ALL_TIME_START,
+            flux.P_STOP: datetime.now(UTC) + FUTURE_MARGIN,
+        })
+        keys = {
+            SeriesKey(measurement=str(values["_measurement"]), field=str(values["_field"]),
+                      series=next((str(values[tag]) for tag in flux.SERIES_TAGS
+                                   if values.get(tag)), ""))
+            for values in rows
+        }
+        return sorted(keys, key=lambda key: (key.measurement, key.field, key.series))
+
+    def _query(self, query: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Run one template; the values of every record of every table."""
+        if self._closed:
+            raise StoreError(f"InfluxDB store for {self._url} is closed")
+        try:
+            tables = self._query_api.query(query, org=self._org, params=dict(params))
+        except (InfluxDBError, FluxQueryException, FluxCsvParserException,
+                urllib3.exceptions.HTTPError, OSError) as exc:
+            raise StoreError(f"InfluxDB at {self._url} did not answer a query: "
+                             f"{self._describe(exc)}") from exc
+        return [record.values for table in tables for record in table.records]
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    def close(self) -> None:
+        """Flush queued batches (waits up to write_timeout_s + a margin), then release."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._write_api.close()
+        finally:
+            self._client.close()
+            self._scheduler.executor.shutdown(wait=False)
