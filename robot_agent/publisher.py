@@ -53,7 +53,6 @@ class PublisherStats:
 
 class Publisher:
     def __init__(self, mqtt_config: MqttConfig, robot_id: str, outbox: Outbox,
-                 will_payload: bytes, birth_payload: Callable[[], bytes],
                  client_id: str | None = None, max_in_flight: int = MAX_IN_FLIGHT,
                  reconnect_min_delay_s: int = RECONNECT_MIN_DELAY_S,
                  reconnect_max_delay_s: int = RECONNECT_MAX_DELAY_S) -> None:
@@ -61,7 +60,7 @@ class Publisher:
         self.robot_id = robot_id
         self.outbox = outbox
         self.max_in_flight = max_in_flight
-        self._birth_payload = birth_payload
+        self._birth_payload: Callable[[], bytes] | None = None
         self._status_topic = status_topic(robot_id)
         self._lock = threading.Lock()
         self._inflight: dict[int, int | None] = {}  # mid -> outbox row id (None: direct)
@@ -83,7 +82,6 @@ class Publisher:
         client.max_inflight_messages_set(max_in_flight)
         client.max_queued_messages_set(0)
         client.reconnect_delay_set(reconnect_min_delay_s, reconnect_max_delay_s)
-        client.will_set(self._status_topic, will_payload, qos=1, retain=True)
         if mqtt_config.username:
             client.username_pw_set(mqtt_config.username, mqtt_config.password)
         if mqtt_config.tls:
@@ -93,6 +91,12 @@ class Publisher:
         client.on_publish = self._on_publish
         client.on_message = self._on_message
         self._client = client
+
+    def set_presence(self, will_payload: bytes, birth_payload: Callable[[], bytes]) -> None:
+        """Before start(): the retained status the broker publishes if we vanish (last
+        will) and the one we publish on every (re)connect (birth)."""
+        self._client.will_set(self._status_topic, will_payload, qos=1, retain=True)
+        self._birth_payload = birth_payload
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -224,8 +228,9 @@ class Publisher:
         self._connects += 1
         if self._connects > 1:
             logger.info("reconnected to the broker (reconnect #%d)", self._connects - 1)
-        info = client.publish(self._status_topic, self._birth_payload(), qos=1, retain=True)
-        self._track(info.mid, None)
+        if self._birth_payload is not None:
+            info = client.publish(self._status_topic, self._birth_payload(), qos=1, retain=True)
+            self._track(info.mid, None)
         with self._lock:
             topics = list(self._handlers)
         for topic in topics:

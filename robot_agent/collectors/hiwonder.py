@@ -50,7 +50,8 @@ class _ControllerBoard:
     def servo(self, servo_id: int) -> tuple[Any, Any, Any, Any]:
         b = self.board
         torque = getattr(b, "bus_servo_read_torque_state", lambda _id: None)(servo_id)
-        return (_first(b.bus_servo_read_position(servo_id)), _first(b.bus_servo_read_temp(servo_id)),
+        return (_first(b.bus_servo_read_position(servo_id)),
+                _first(b.bus_servo_read_temp(servo_id)),
                 _first(b.bus_servo_read_vin(servo_id)), _first(torque))
 
     def stop_servos(self) -> None:

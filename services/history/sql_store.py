@@ -7,6 +7,7 @@ by Alembic revision 0002, never by this module.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import threading
@@ -47,6 +48,7 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ONE_US = timedelta(microseconds=1)
 PG_CONNECT_TIMEOUT_S = 5
 SQLITE_BUSY_TIMEOUT_S = 10.0
+NAME_CHECK_CACHE_SIZE = 4096
 INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 SERIES_KEY_COLUMNS = ("robot_id", "measurement", "field", "series")
 
@@ -108,11 +110,18 @@ def _redact(text: str, secret: str | None) -> str:
 
 
 def _name_problem(robot_id: str, measurement: str, field: str, series: str) -> str | None:
+    if not all(isinstance(name, str) for name in (robot_id, measurement, field, series)):
+        return f"names must be strings: {(robot_id, measurement, field, series)!r:.120}"
+    return _string_problem(robot_id, measurement, field, series)
+
+
+@functools.lru_cache(maxsize=NAME_CHECK_CACHE_SIZE)  # the same few names arrive all day
+def _string_problem(robot_id: str, measurement: str, field: str, series: str) -> str | None:
     for label, value, limit in (("robot_id", robot_id, ROBOT_ID_MAX_CHARS),
                                 ("measurement", measurement, MEASUREMENT_MAX_CHARS),
                                 ("field", field, FIELD_MAX_CHARS),
                                 ("series", series, SERIES_MAX_CHARS)):
-        if not isinstance(value, str) or len(value) > limit or "\x00" in value:
+        if len(value) > limit or "\x00" in value:
             return f"{label} {value!r:.80} is not a string of at most {limit} characters"
     return None
 
@@ -150,11 +159,10 @@ class SqlHistoryStore:
     # --- writing -------------------------------------------------------------------
 
     def write(self, samples_in: Sequence[Sample]) -> None:
-        rows, non_finite, invalid, problem = self._rows(samples_in)
+        rows, spans, non_finite, invalid, problem = _prepare(samples_in)
         if non_finite or invalid:
             logger.warning("history write skipped %d non-finite and %d invalid values%s",
                            non_finite, invalid, f" (e.g. {problem})" if problem else "")
-        spans = _spans(rows)
         inserted = 0
         if rows:
             with self._guard("write"):
@@ -175,32 +183,6 @@ class SqlHistoryStore:
                 rejected_non_finite=s.rejected_non_finite + non_finite,
                 rejected_invalid=s.rejected_invalid + invalid,
             )
-
-    def _rows(self, batch: Iterable[Sample]) -> tuple[list[dict], int, int, str | None]:
-        rows: list[dict] = []
-        non_finite = invalid = 0
-        first_problem: str | None = None  # one example per batch, not a log line per value
-        for sample in batch:
-            ts_us = to_epoch_us(sample.time)  # naive time: ValueError, nothing written
-            robot_id, measurement, series = sample.robot_id, str(sample.measurement), \
-                sample.series
-            for field, value in sample.fields.items():
-                problem = _name_problem(robot_id, measurement, field, series)
-                if problem is None and (isinstance(value, str)
-                                        or not isinstance(value, int | float)):
-                    problem = f"value {value!r:.40} of {field!r:.40} is not a number"
-                if problem is not None:
-                    invalid += 1
-                    first_problem = first_problem or problem
-                    continue
-                number = float(value)  # bool -> 1.0/0.0
-                if not math.isfinite(number):
-                    non_finite += 1
-                    continue
-                rows.append({"robot_id": robot_id, "measurement": measurement,
-                             "field": field, "series": series, "ts_us": ts_us,
-                             "value": number, "seq": sample.seq})
-        return rows, non_finite, invalid, first_problem
 
     def _update_catalog(self, conn, spans: dict[CatalogKey, tuple[int, int]]) -> None:
         with self._lock:
@@ -308,14 +290,38 @@ class _ErrorGuard:
         raise StoreError(message) from None
 
 
-def _spans(rows: list[dict]) -> dict[CatalogKey, tuple[int, int]]:
+def _prepare(batch: Iterable[Sample]) -> tuple[
+        list[dict], dict[CatalogKey, tuple[int, int]], int, int, str | None]:
+    """Rows to insert, their catalog spans, counts of rejected values, one example."""
+    rows: list[dict] = []
     spans: dict[CatalogKey, tuple[int, int]] = {}
-    for row in rows:
-        key = (row["robot_id"], row["measurement"], row["field"], row["series"])
-        ts = row["ts_us"]
-        span = spans.get(key)
-        spans[key] = (ts, ts) if span is None else (min(ts, span[0]), max(ts, span[1]))
-    return spans
+    non_finite = invalid = 0
+    first_problem: str | None = None  # one example per batch, not a log line per value
+    for sample in batch:
+        ts_us = to_epoch_us(sample.time)  # naive time: ValueError, nothing written
+        robot_id, measurement, series = sample.robot_id, str(sample.measurement), \
+            sample.series
+        for field, value in sample.fields.items():
+            problem = _name_problem(robot_id, measurement, field, series)
+            if problem is None and (isinstance(value, str)
+                                    or not isinstance(value, int | float)):
+                problem = f"value {value!r:.40} of {field!r:.40} is not a number"
+            if problem is not None:
+                invalid += 1
+                first_problem = first_problem or problem
+                continue
+            number = float(value)  # bool -> 1.0/0.0
+            if not math.isfinite(number):
+                non_finite += 1
+                continue
+            rows.append({"robot_id": robot_id, "measurement": measurement, "field": field,
+                         "series": series, "ts_us": ts_us, "value": number,
+                         "seq": sample.seq})
+            key = (robot_id, measurement, field, series)
+            span = spans.get(key)
+            spans[key] = (ts_us, ts_us) if span is None else (
+                min(ts_us, span[0]), max(ts_us, span[1]))
+    return rows, spans, non_finite, invalid, first_problem
 
 
 def _least(a, b):

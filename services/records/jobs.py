@@ -83,7 +83,7 @@ class JobRepository:
             self._close(job, "failed", at, SUPERSEDED_REASON)
             job = None
         if job is None:
-            finished = None if update.started else self._finished(robot_id, update.job_key)
+            finished = None
             if finished is not None:
                 # A late or repeated message about a job already closed: nothing new.
                 logger.debug("job message for closed job %s of robot %r ignored",
