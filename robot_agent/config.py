@@ -66,7 +66,7 @@ class AgentConfig:
     simulate: bool = False
     seed: int | None = None
     camera_url: str | None = None
-    rates_s: Mapping[str, float] = DEFAULT_RATES_S
+    rates_s: Mapping[str, float] = field(default_factory=lambda: DEFAULT_RATES_S)
 
 
 def default_robot_id(hostname: str | None = None) -> str:

@@ -47,6 +47,7 @@ LIPO_CURVE = ((0, 3.00), (5, 3.45), (10, 3.60), (20, 3.71), (30, 3.75), (40, 3.7
               (50, 3.85), (60, 3.92), (70, 3.99), (80, 4.06), (90, 4.13), (100, 4.20))
 PACK_CAPACITY_MAH = 2000.0
 AGED_PACK_CAPACITY_MAH = 1000.0  # the "draining" robot's pack has lost half its capacity
+PAYLOAD_LOAD_FACTOR = 1.8  # ...and it walks all day carrying a heavy tray
 PACK_RESISTANCE_OHM = 0.15
 IDLE_CURRENT_A = 0.5  # Raspberry Pi 5 and controller board, seen from the 11.1 V side
 SERVO_CURRENT_A_PER_PCT = 0.0025  # one servo at 100 % load draws ~0.25 A
@@ -120,13 +121,15 @@ class SimulatedRobot:
         self.servos_list = [_Servo(i + 1, name, self._rng) for i, name in enumerate(SERVO_NAMES)]
         self.motion_enabled = True
         self.torque_enabled = True
-        self.walking = scenario != "normal"
+        self.walking = scenario in ("overheating", "draining")
         self._walk_toggle_s = 0.0
         self._capacity_mah = PACK_CAPACITY_MAH
         self.soc_pct = self._rng.uniform(88, 98)
         if scenario == "draining":
             self._capacity_mah = AGED_PACK_CAPACITY_MAH
             self.soc_pct = 32.0
+            for servo in self.servos_list:
+                servo.base_load_pct *= PAYLOAD_LOAD_FACTOR
         if scenario == "overheating":
             binding = self.servos_list[OVERHEATING_SERVO_ID - 1]
             binding.heat_gain = BINDING_HEAT_GAIN_C_PER_PCT

@@ -16,15 +16,19 @@ message (after a failed or timed-out write) therefore stores nothing twice.
 Line protocol is encoded here rather than by influxdb_client.Point, which turns a
 trailing backslash or a newline in a tag value into a different value.  Escaping
 follows InfluxDB 2's parser (models/points.go): `,` `=` and space are escaped with a
-backslash, other backslashes are literal.  What line protocol cannot carry (line
-breaks, a trailing backslash, reserved keys, non-finite numbers) is refused with a
-log line and a counter.
+backslash, other backslashes are literal, and a separator after any backslash counts
+as escaped.  A tag value ending in a backslash therefore cannot be written as is: such
+values (and, to stay reversible, values ending in a backslash and underscores) are
+stored with one `_` appended, which every read removes again.  What line protocol
+cannot carry at all (line breaks, reserved keys, non-finite numbers) is refused with a
+log line and a counter; a naive timestamp is a programming error (ValueError).
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import re
 import threading
 from collections import deque
 from collections.abc import Mapping, Sequence
@@ -59,6 +63,8 @@ _KEY_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ "})
 _RESERVED_TAG_KEYS = frozenset({"robot_id", "_measurement", "_field", "_time", "_start",
                                 "_stop", "_value", "time"})
 _RESERVED_FIELD_KEYS = frozenset({"time", flux.SEQ_FIELD})
+_NEEDS_PAD = re.compile(r"\\_*\Z")
+_PADDED = re.compile(r"\\_+\Z")
 
 
 class UnencodableSampleError(ValueError):
@@ -74,6 +80,15 @@ def _checked(text: str, what: str) -> str:
         # InfluxDB reads a trailing backslash as escaping the separator after it.
         raise UnencodableSampleError(f"{what} {text!r} ends with a backslash")
     return text
+
+
+def to_tag_value(value: str) -> str:
+    """The stored form of a tag value: never ending in a backslash, reversible."""
+    return value + "_" if _NEEDS_PAD.search(value) else value
+
+
+def from_tag_value(stored: str) -> str:
+    return stored[:-1] if _PADDED.search(stored) else stored
 
 
 def escape_key(text: str, what: str = "tag") -> str:
@@ -92,12 +107,12 @@ def encode_sample(sample: Sample) -> tuple[bytes, tuple[str, ...]]:
     measurement = _checked(str(sample.measurement), "measurement")
     if measurement.startswith("#"):
         raise UnencodableSampleError(f"measurement {measurement!r} would be a comment")
-    tags = {"robot_id": sample.robot_id}
+    tags = {"robot_id": to_tag_value(sample.robot_id)}
     for key, value in sample.tags.items():
         if key in _RESERVED_TAG_KEYS:
             raise UnencodableSampleError(f"reserved tag key {key!r}")
         if value != "":  # InfluxDB has no empty tag values: an empty tag is no tag
-            tags[key] = value
+            tags[key] = to_tag_value(value)
     tag_text = "".join(
         f",{escape_key(key, 'tag key')}={escape_key(value, 'tag value')}"
         for key, value in sorted(tags.items())
@@ -115,7 +130,8 @@ def encode_sample(sample: Sample) -> tuple[bytes, tuple[str, ...]]:
             raise UnencodableSampleError(f"seq {sample.seq} outside int64")
         parts.append(f"{flux.SEQ_FIELD}={int(sample.seq)}i")
     if not parts:
-        raise UnencodableSampleError("no storable fields")
+        raise UnencodableSampleError(
+            f"no storable fields (left out: {', '.join(dropped) or 'none given'})")
     line = (f"{measurement.translate(_MEASUREMENT_ESCAPES)}{tag_text} "
             f"{','.join(parts)} {_time_ns(sample.time)}")
     return line.encode(), tuple(dropped)
@@ -221,6 +237,10 @@ class InfluxHistoryStore:
 
     def _encode(self, samples: Sequence[Sample]) -> list[bytes]:
         lines: list[bytes] = []
+        naive = [sample for sample in samples if sample.time.tzinfo is None]
+        if naive:
+            raise ValueError(f"{len(naive)} sample(s) with a naive timestamp, "
+                             f"e.g. {naive[0].time.isoformat()}; nothing written")
         for sample in samples:
             try:
                 line, dropped = encode_sample(sample)
@@ -249,11 +269,12 @@ class InfluxHistoryStore:
                 else:
                     del self._waiting[line]
 
-    def _resolve(self, data: bytes | str, error: str | None) -> int:
-        """Settle the pending lines of one batch; returns how many lines it held."""
-        if isinstance(data, str):
-            data = data.encode()
-        lines = data.split(b"\n")
+    @staticmethod
+    def _lines(data: bytes | str) -> list[bytes]:
+        return (data.encode() if isinstance(data, str) else data).split(b"\n")
+
+    def _resolve(self, lines: list[bytes], error: str | None) -> None:
+        """Settle the pending lines of one batch, waking the write() calls they finish."""
         unclaimed = 0
         with self._lock:
             for line in lines:
@@ -273,27 +294,29 @@ class InfluxHistoryStore:
         if unclaimed:
             logger.info("InfluxDB at %s settled %d line(s) no write() waits for any more",
                         self._url, unclaimed)
-        return len(lines)
 
+    # Counted and logged before waking the waiters: when write() returns or raises,
+    # stats() and the log already show its batch.
     def _on_success(self, _conf: tuple[str, str, str], data: bytes | str) -> None:
-        count = self._resolve(data, None)
-        self._count("lines_written", count)
+        lines = self._lines(data)
+        self._count("lines_written", len(lines))
+        self._resolve(lines, None)
 
     def _on_error(self, _conf: tuple[str, str, str], data: bytes | str,
                   exception: Exception) -> None:
+        lines = self._lines(data)
         reason = self._describe(exception)
-        count = self._resolve(data, reason)
         self._count("batches_failed")
-        self._count("lines_failed", count)
+        self._count("lines_failed", len(lines))
         logger.error("InfluxDB at %s did not store a batch of %d line(s): %s",
-                     self._url, count, reason)
+                     self._url, len(lines), reason)
+        self._resolve(lines, reason)
 
     def _on_retry(self, _conf: tuple[str, str, str], data: bytes | str,
                   exception: Exception) -> None:
         self._count("retries")
-        lines = data.count(b"\n" if isinstance(data, bytes) else "\n") + 1
         logger.warning("InfluxDB at %s: retrying a batch of %d line(s) after: %s",
-                       self._url, lines, self._describe(exception))
+                       self._url, len(self._lines(data)), self._describe(exception))
 
     def _count(self, name: str, amount: int = 1) -> None:
         with self._lock:
@@ -326,10 +349,10 @@ class InfluxHistoryStore:
         start_us = (start - _EPOCH) // timedelta(microseconds=1)
         tables = self._query(flux.DOWNSAMPLE, {
             flux.P_BUCKET: self._bucket,
-            flux.P_ROBOT_ID: robot_id,
+            flux.P_ROBOT_ID: to_tag_value(robot_id),
             flux.P_MEASUREMENT: str(measurement),
             flux.P_FIELD: field,
-            flux.P_SERIES: series,
+            flux.P_SERIES: to_tag_value(series) if series else "",
             flux.P_START: start.astimezone(UTC),
             flux.P_STOP: stop.astimezone(UTC),
             flux.P_EVERY: timedelta(microseconds=width_us),
@@ -354,18 +377,19 @@ class InfluxHistoryStore:
             flux.P_START: ALL_TIME_START,
             flux.P_STOP: datetime.now(UTC) + FUTURE_MARGIN,
         })
-        return sorted({str(values["_value"]) for values in rows if values.get("_value")})
+        return sorted({from_tag_value(str(values["_value"]))
+                       for values in rows if values.get("_value")})
 
     def list_fields(self, robot_id: str) -> list[SeriesKey]:
         rows = self._query(flux.LIST_FIELDS, {
             flux.P_BUCKET: self._bucket,
-            flux.P_ROBOT_ID: robot_id,
+            flux.P_ROBOT_ID: to_tag_value(robot_id),
             flux.P_START: ALL_TIME_START,
             flux.P_STOP: datetime.now(UTC) + FUTURE_MARGIN,
         })
         keys = {
             SeriesKey(measurement=str(values["_measurement"]), field=str(values["_field"]),
-                      series=next((str(values[tag]) for tag in flux.SERIES_TAGS
+                      series=next((from_tag_value(str(values[tag])) for tag in flux.SERIES_TAGS
                                    if values.get(tag)), ""))
             for values in rows
         }

@@ -110,15 +110,41 @@ class IngestService:
             batch = self._take_batch()
             try:
                 if batch:
-                    self._process(batch)
+                    self._process_or_isolate(batch)
                 self._housekeeping()
             except _Stopping:
                 break
             except Exception:
-                # Anything unexpected: keep the batch unacknowledged (the broker will
-                # redeliver it) and keep serving rather than die silently.
-                logger.exception("ingest batch failed; %d messages left unacknowledged",
-                                 len(batch))
+                logger.exception("ingest housekeeping failed")
+
+    def _process_or_isolate(self, batch: list[ReceivedMessage]) -> None:
+        """Process a batch; if it fails for a reason other than an unavailable store,
+        retry its messages one by one so a single poison message cannot block the rest
+        (unacknowledged, it would be redelivered for ever)."""
+        try:
+            self._process(batch)
+            return
+        except _Stopping:
+            raise
+        except Exception as exc:
+            if len(batch) == 1:
+                self._give_up(batch[0], exc)
+                return
+            logger.exception("batch of %d failed; isolating the culprit", len(batch))
+        for received in batch:
+            try:
+                self._process([received])
+            except _Stopping:
+                raise
+            except Exception as exc:
+                self._give_up(received, exc)
+
+    def _give_up(self, received: ReceivedMessage, exc: Exception) -> None:
+        logger.error("cannot store message on %r; acknowledged and counted as rejected",
+                     received.topic[:120], exc_info=exc)
+        self._counters.reject("unprocessable")
+        self._events.append(("ERROR", f"unprocessable message on {received.topic[:120]!r}"))
+        self._session.ack(received)
 
     def _take_batch(self) -> list[ReceivedMessage]:
         try:

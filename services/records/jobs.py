@@ -77,18 +77,20 @@ class JobRepository:
         if update.job_key is not None:
             require_text(update.job_key, JOB_KEY_MAX_LEN, "job_key")
         job = self.active(robot_id)
+        if not update.started and not (job is not None and _same_key(job, update)):
+            finished = self._finished(robot_id, update.job_key)
+            if finished is not None:
+                # A late or repeated message about a job already closed: it neither
+                # reopens that job nor supersedes the one running now.
+                logger.debug("job message for closed job %s of robot %r ignored",
+                             finished.id, robot_id)
+                return finished
         if job is not None and ((update.started and not _same_key(job, update))
                                 or _key_differs(job, update)):
             logger.info("job %s of robot %r superseded", job.id, robot_id)
             self._close(job, "failed", at, SUPERSEDED_REASON)
             job = None
         if job is None:
-            finished = None
-            if finished is not None:
-                # A late or repeated message about a job already closed: nothing new.
-                logger.debug("job message for closed job %s of robot %r ignored",
-                             finished.id, robot_id)
-                return finished
             job = self._open(robot_id, update, at)
         self._apply_fields(job, update)
         if update.status in TERMINAL_JOB_STATUSES:

@@ -11,7 +11,7 @@ FORMAT_VERSION = 1
 # Robot ids become MQTT topic levels, SQL values, InfluxDB tags and file names: allow
 # what real robots use (tonypi_raspberrypi, tonypi_DESKTOP-AB12) and nothing that can
 # change a topic's shape or a query's meaning (quotes, slashes, wildcards, spaces).
-ROBOT_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
+ROBOT_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,49}")  # robots.robot_id is VARCHAR(50)
 RESERVED_IDS = frozenset({BROADCAST, "response"})
 
 # Topics a robot publishes on, with a robot id level...

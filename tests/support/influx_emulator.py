@@ -93,7 +93,8 @@ class InfluxEmulator:
     def start(self) -> InfluxEmulator:
         handler = type("Handler", (_Handler,), {"emulator": self})
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._thread = threading.Thread(target=self._server.serve_forever,
+        # A short poll interval: shutdown() waits for the serve loop to notice.
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,),
                                         name="influx-emulator", daemon=True)
         self._thread.start()
         return self

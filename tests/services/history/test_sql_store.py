@@ -100,6 +100,27 @@ def test_migration_builds_exactly_the_declared_schema(db_url):
     assert relevant == []
 
 
+@pytest.mark.skipif(not migrations_available(), reason="services.records.migrate missing")
+def test_downgrade_to_0001_removes_the_history_tables(db_url):
+    from services.records.migrate import downgrade, upgrade
+
+    def tables() -> set[str]:
+        engine = create_engine(db_url)
+        try:
+            return set(inspect(engine).get_table_names())
+        finally:
+            engine.dispose()
+
+    before = tables()
+    downgrade(db_url, "0001")  # later revisions go too; the records tables must stay
+    after = tables()
+    assert {"samples", "sample_series"}.isdisjoint(after)
+    assert {"users", "robots", "jobs", "alerts", "alert_thresholds", "reports",
+            "system_logs"} <= after
+    upgrade(db_url)
+    assert tables() == before
+
+
 def _explain(store: SqlHistoryStore, stmt) -> str:
     engine = store.engine
     compiled = stmt.compile(dialect=engine.dialect)

@@ -151,3 +151,24 @@ def test_store_outage_keeps_messages_until_stored(mosquitto, postgres_server):
         admin.close()
         publisher.close()
         pipe.stop()
+
+
+def test_poison_message_is_isolated_and_the_rest_stored(pipeline, publisher, monkeypatch):
+    """A message that breaks storing for a non-transient reason must not block its batch."""
+    from services.ingest import records_writer
+
+    real_apply_one = records_writer._apply_one
+
+    def explode_on_poison(message, jobs, logs):
+        if message.log is not None and message.log.message == "poison":
+            raise RuntimeError("simulated bug")
+        real_apply_one(message, jobs, logs)
+
+    monkeypatch.setattr(records_writer, "_apply_one", explode_on_poison)
+    for seq, text in enumerate(["fine 1", "poison", "fine 2"], start=1):
+        publisher.send(*encode("logs", "tonypi_11", seq, {"level": "INFO", "message": text}))
+    wait_until(lambda: pipeline.service.stats().stored == 2, message="good messages stored")
+    assert pipeline.service.rejected_by_reason == {"unprocessable": 1}
+    with pipeline.db.session() as session:
+        texts = {log.message for log in LogRepository(session).list(robot_id="tonypi_11")}
+    assert {"fine 1", "fine 2"} <= texts and "poison" not in texts

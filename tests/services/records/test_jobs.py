@@ -100,6 +100,12 @@ def test_a_different_job_key_supersedes_the_running_job(db, robot):
     # A repeated "started" of the running job is the same job, not a new one.
     apply(db, JobUpdate(status="active", started=True, job_key="job-2"), at(6))
     assert len(jobs(db)) == 2
+    # A late message about the closed job-1 neither reopens it nor stops job-2.
+    late = apply(db, JobUpdate(status="completed", job_key="job-1", items_done=9), at(7))
+    assert late.id == oldest.id
+    newest, oldest = jobs(db)
+    assert (newest.job_key, newest.status, oldest.status) == ("job-2", "active", "failed")
+    assert oldest.items_done == 1
 
 
 def test_terminal_update_without_active_job_is_kept(db, robot):
