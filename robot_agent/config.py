@@ -18,7 +18,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from services.wire.topics import is_valid_robot_id
+from services.wire.topics import ROBOT_ID_PATTERN, is_valid_robot_id
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +72,12 @@ class AgentConfig:
 def default_robot_id(hostname: str | None = None) -> str:
     """`tonypi_<hostname>` with anything a topic level or a query could misread replaced."""
     host = _NOT_ALLOWED_IN_ID.sub("_", hostname if hostname is not None else socket.gethostname())
-    return (ROBOT_ID_PREFIX + (host or "unknown"))[:64]
+    robot_id = ROBOT_ID_PREFIX + (host or "unknown")
+    # Long hostnames are cut to whatever length the wire format allows (it follows the
+    # records schema's column width).
+    while len(robot_id) > len(ROBOT_ID_PREFIX) + 1 and not is_valid_robot_id(robot_id):
+        robot_id = robot_id[:-1]
+    return robot_id
 
 
 def default_outbox_path() -> Path:
@@ -208,8 +213,9 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None,
     robot_id = str(agent.get("robot_id") or default_robot_id(hostname))
     if not is_valid_robot_id(robot_id):
         raise ConfigError(
-            f"robot id {robot_id!r} is not allowed: 1-64 characters of letters, digits, "
-            "'_', '.', ':', '-', starting with a letter or digit, not 'broadcast'/'response'")
+            f"robot id {robot_id!r} is not allowed: it must match {ROBOT_ID_PATTERN.pattern} "
+            "(letters, digits, '_', '.', ':', '-', starting with a letter or digit) and not "
+            "be 'broadcast' or 'response'")
     scenario = str(agent.get("scenario", "normal"))
     if scenario not in SCENARIOS:
         raise ConfigError(f"scenario {scenario!r} unknown; choose one of {', '.join(SCENARIOS)}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from services.wire.model import Sample
@@ -63,5 +63,5 @@ def bucket_width_us(start: datetime, stop: datetime, max_points: int) -> int:
         raise ValueError("stop must be after start")
     if max_points < 1:
         raise ValueError("max_points must be at least 1")
-    span_us = int((stop - start).total_seconds() * 1_000_000)
+    span_us = (stop - start) // timedelta(microseconds=1)  # exact: no float seconds
     return max(1, -(-span_us // max_points))

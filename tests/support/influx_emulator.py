@@ -83,8 +83,9 @@ class InfluxEmulator:
         # (measurement, sorted tags, time) -> fields; dicts keep first-write order.
         self._series: dict[tuple[str, tuple[tuple[str, str], ...], int], dict[str, Any]] = {}
         self._field_types: dict[tuple[str, str], str] = {}
-        self._write_faults: list[tuple[int, str]] = []
-        self._query_faults: list[tuple[int, str]] = []
+        # Queued answers for the next requests; None lets one request through.
+        self._write_faults: list[tuple[int, str] | None] = []
+        self._query_faults: list[tuple[int, str] | None] = []
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -115,8 +116,11 @@ class InfluxEmulator:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def fail_next_writes(self, count: int, status: int = 503, message: str | None = None) -> None:
+    def fail_next_writes(self, count: int, status: int = 503, message: str | None = None,
+                         after: int = 0) -> None:
+        """Answer `count` write requests with `status`, after letting `after` through."""
         with self._lock:
+            self._write_faults += [None] * after
             self._write_faults += [(status, message or f"injected failure {status}")] * count
 
     def fail_next_queries(self, count: int, status: int = 503, message: str | None = None) -> None:
@@ -136,7 +140,7 @@ class InfluxEmulator:
 
     # -- request handling (called from the handler threads) -------------------------
 
-    def _next_fault(self, faults: list[tuple[int, str]]) -> tuple[int, str] | None:
+    def _next_fault(self, faults: list[tuple[int, str] | None]) -> tuple[int, str] | None:
         with self._lock:
             return faults.pop(0) if faults else None
 

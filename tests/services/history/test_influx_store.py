@@ -213,21 +213,22 @@ def test_a_rejected_batch_raises_is_counted_and_logged(store, emulator, caplog):
     assert len(emulator.points) == 1
 
 
-def test_lines_of_a_write_are_all_or_error(make_store, emulator):
-    # Two batches, the second one fails: write() must not report success.
+def test_one_failed_batch_fails_the_whole_write(make_store, emulator):
     store = make_store(batch_size=2, write_timeout_s=5.0)
-    emulator.fail_next_writes(1, status=422)
+    emulator.fail_next_writes(1, status=422, after=1)  # the first batch goes through
     with pytest.raises(StoreError, match="422"):
         store.write([sample("r1", T0 + seconds(i), cpu_percent=1.0) for i in range(4)])
+    assert len(emulator.points) == 2 and emulator.write_requests == 2
+    assert (store.stats().lines_written, store.stats().lines_failed) == (2, 2)
 
 
 def test_a_dead_url_raises_within_the_timeout(make_store):
     url = f"http://127.0.0.1:{free_port()}"
-    store = make_store(url=url, token="secret-token-123", write_timeout_s=1.0)
+    store = make_store(url=url, token="secret-token-123", write_timeout_s=0.6)
     began = time.monotonic()
     with pytest.raises(StoreError) as caught:
         store.write([sample("r1", T0, cpu_percent=1.0)])
-    assert time.monotonic() - began < 2.5
+    assert time.monotonic() - began < 1.5
     assert url in str(caught.value) and "secret-token-123" not in str(caught.value)
     with pytest.raises(StoreError, match=url):
         store.list_robots()

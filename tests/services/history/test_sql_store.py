@@ -13,10 +13,10 @@ from services.history import sql_schema
 from services.history.base import StoreError
 from services.history.sql_schema import sample_series
 from services.history.sql_store import SqlHistoryStore, SqlStoreStats, bucket_select, to_epoch_us
+from services.records.migrate import downgrade, upgrade
 from services.wire.model import Measurement
 from tests.services.history.support import (
     T0,
-    migrations_available,
     prepare_sql_schema,
     sample,
     seconds,
@@ -81,7 +81,6 @@ def test_unique_point_index_exists(db_url):
     assert pk["constrained_columns"] == ["robot_id", "measurement", "field", "series"]
 
 
-@pytest.mark.skipif(not migrations_available(), reason="services.records.migrate missing")
 def test_migration_builds_exactly_the_declared_schema(db_url):
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
@@ -100,10 +99,7 @@ def test_migration_builds_exactly_the_declared_schema(db_url):
     assert relevant == []
 
 
-@pytest.mark.skipif(not migrations_available(), reason="services.records.migrate missing")
 def test_downgrade_to_0001_removes_the_history_tables(db_url):
-    from services.records.migrate import downgrade, upgrade
-
     def tables() -> set[str]:
         engine = create_engine(db_url)
         try:
