@@ -105,6 +105,8 @@ class CommandHandler:
             self.rejected += 1
         self.respond(response_topic, encode_command_response(
             self.robot_id, command_id, success, message, type=kind, **extra))
+        if kind == "shutdown" and success:
+            self.control.request_shutdown("shutdown command")  # after the answer is queued
 
     def _malformed(self, topic: str, why: str, command_id: str | None,
                    response_topic: str) -> None:
@@ -143,6 +145,5 @@ class CommandHandler:
             accepted, message = control.perform(kind, params)
             return accepted, message, {}
         if kind == "shutdown":
-            control.request_shutdown("shutdown command")
             return True, "agent shutting down (the host stays powered)", {}
         return False, f"unknown command type {kind!r}", {}

@@ -13,22 +13,15 @@ Exactly-once: a point is identified by measurement, tag set and time; writing th
 same line again overwrites the point with identical values.  A redelivered MQTT
 message (after a failed or timed-out write) therefore stores nothing twice.
 
-Line protocol is encoded here rather than by influxdb_client.Point, which turns a
-trailing backslash or a newline in a tag value into a different value.  Escaping
-follows InfluxDB 2's parser (models/points.go): `,` `=` and space are escaped with a
-backslash, other backslashes are literal, and a separator after any backslash counts
-as escaped.  A tag value ending in a backslash therefore cannot be written as is: such
-values (and, to stay reversible, values ending in a backslash and underscores) are
-stored with one `_` appended, which every read removes again.  What line protocol
-cannot carry at all (line breaks, reserved keys, non-finite numbers) is refused with a
-log line and a counter; a naive timestamp is a programming error (ValueError).
+Line protocol comes from services.history.influx_line (escaping as InfluxDB's own
+parser reads it; tag values ending in a backslash are stored reversibly padded).
+Samples it cannot carry are refused with a log line and a counter; a naive timestamp
+is a programming error (ValueError) and nothing of that call is written.
 """
 
 from __future__ import annotations
 
 import logging
-import math
-import re
 import threading
 from collections import deque
 from collections.abc import Mapping, Sequence
@@ -45,6 +38,12 @@ from reactivex.scheduler import ThreadPoolScheduler
 
 from services.history import influx_flux as flux
 from services.history.base import Bucket, SeriesKey, StoreError, bucket_width_us
+from services.history.influx_line import (
+    UnencodableSampleError,
+    encode_sample,
+    from_tag_value,
+    to_tag_value,
+)
 from services.wire.model import Sample
 
 logger = logging.getLogger(__name__)
@@ -55,95 +54,8 @@ MAX_RETRIES = 5
 CLOSE_MARGIN_S = 5.0
 ALL_TIME_START = datetime(1970, 1, 1, tzinfo=UTC)
 FUTURE_MARGIN = timedelta(days=366)  # robots with fast clocks still get listed
-INT64_MAX = 2**63 - 1
 
 _EPOCH = ALL_TIME_START
-_MEASUREMENT_ESCAPES = str.maketrans({",": r"\,", " ": r"\ "})
-_KEY_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ "})
-_RESERVED_TAG_KEYS = frozenset({"robot_id", "_measurement", "_field", "_time", "_start",
-                                "_stop", "_value", "time"})
-_RESERVED_FIELD_KEYS = frozenset({"time", flux.SEQ_FIELD})
-_NEEDS_PAD = re.compile(r"\\_*\Z")
-_PADDED = re.compile(r"\\_+\Z")
-
-
-class UnencodableSampleError(ValueError):
-    """A sample that line protocol cannot represent faithfully."""
-
-
-def _checked(text: str, what: str) -> str:
-    if not text:
-        raise UnencodableSampleError(f"empty {what}")
-    if "\n" in text or "\r" in text:
-        raise UnencodableSampleError(f"{what} {text!r} contains a line break")
-    if text.endswith("\\"):
-        # InfluxDB reads a trailing backslash as escaping the separator after it.
-        raise UnencodableSampleError(f"{what} {text!r} ends with a backslash")
-    return text
-
-
-def to_tag_value(value: str) -> str:
-    """The stored form of a tag value: never ending in a backslash, reversible."""
-    return value + "_" if _NEEDS_PAD.search(value) else value
-
-
-def from_tag_value(stored: str) -> str:
-    return stored[:-1] if _PADDED.search(stored) else stored
-
-
-def escape_key(text: str, what: str = "tag") -> str:
-    """Escape a tag key, tag value or field key for line protocol."""
-    return _checked(text, what).translate(_KEY_ESCAPES)
-
-
-def _time_ns(when: datetime) -> int:
-    if when.tzinfo is None:
-        raise UnencodableSampleError(f"naive timestamp {when.isoformat()}")
-    return (when - _EPOCH) // timedelta(microseconds=1) * 1000
-
-
-def encode_sample(sample: Sample) -> tuple[bytes, tuple[str, ...]]:
-    """One line of line protocol (ns precision) and the names of fields left out."""
-    measurement = _checked(str(sample.measurement), "measurement")
-    if measurement.startswith("#"):
-        raise UnencodableSampleError(f"measurement {measurement!r} would be a comment")
-    tags = {"robot_id": to_tag_value(sample.robot_id)}
-    for key, value in sample.tags.items():
-        if key in _RESERVED_TAG_KEYS:
-            raise UnencodableSampleError(f"reserved tag key {key!r}")
-        if value != "":  # InfluxDB has no empty tag values: an empty tag is no tag
-            tags[key] = to_tag_value(value)
-    tag_text = "".join(
-        f",{escape_key(key, 'tag key')}={escape_key(value, 'tag value')}"
-        for key, value in sorted(tags.items())
-    )
-    parts: list[str] = []
-    dropped: list[str] = []
-    for key, value in sorted(sample.fields.items()):
-        text = _field_text(value)
-        if key in _RESERVED_FIELD_KEYS or text is None:
-            dropped.append(key)
-            continue
-        parts.append(f"{escape_key(key, 'field key')}={text}")
-    if sample.seq is not None:
-        if not 0 <= sample.seq <= INT64_MAX:
-            raise UnencodableSampleError(f"seq {sample.seq} outside int64")
-        parts.append(f"{flux.SEQ_FIELD}={int(sample.seq)}i")
-    if not parts:
-        raise UnencodableSampleError(
-            f"no storable fields (left out: {', '.join(dropped) or 'none given'})")
-    line = (f"{measurement.translate(_MEASUREMENT_ESCAPES)}{tag_text} "
-            f"{','.join(parts)} {_time_ns(sample.time)}")
-    return line.encode(), tuple(dropped)
-
-
-def _field_text(value: Any) -> str | None:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        number = float(value)
-        return repr(number) if math.isfinite(number) else None
-    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +144,7 @@ class InfluxHistoryStore:
                 f"InfluxDB at {self._url} did not confirm {pending.remaining} of "
                 f"{len(lines)} line(s) within {self._write_timeout_s:g} s")
         if pending.errors:
+            self._forget(pending)  # its other lines settle later, unclaimed
             raise StoreError(f"InfluxDB at {self._url} did not store a batch holding "
                              f"line(s) of this write: {pending.errors[0]}")
 
@@ -417,5 +330,18 @@ class InfluxHistoryStore:
         try:
             self._write_api.close()
         finally:
+            self._close_connections()
             self._client.close()
             self._scheduler.executor.shutdown(wait=False)
+
+    def _close_connections(self) -> None:
+        # The client's close() only forgets its urllib3 pools, and urllib3 2 no longer
+        # closes forgotten pools: keep-alive sockets would stay open until a GC cycle.
+        rest_client = getattr(self._client.api_client, "rest_client", None)
+        pools = getattr(getattr(rest_client, "pool_manager", None), "pools", None)
+        if pools is None:
+            return
+        for key in list(pools.keys()):
+            pool = pools.get(key)
+            if pool is not None:
+                pool.close()

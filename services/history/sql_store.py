@@ -1,8 +1,9 @@
 """History store on SQL: SQLite for the embedded default, PostgreSQL on a lab server.
 
 Downsampling happens in the database (GROUP BY bucket number), so a 30-day chart moves
-at most `max_points` rows over the wire.  The schema lives in `sql_schema` and is created
-by Alembic revision 0002, never by this module.
+at most `max_points` rows over the wire.  Wide buckets are answered from per-minute
+rollups (`sql_rollups`) that every write keeps in step.  The schema lives in
+`sql_schema` and is created by Alembic (revisions 0002 and 0004), never by this module.
 """
 
 from __future__ import annotations
@@ -26,12 +27,21 @@ from sqlalchemy import (
     literal,
     select,
 )
-from sqlalchemy import case as sql_case
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from services.history.base import Bucket, SeriesKey, StoreError, bucket_width_us
+from services.history.sql_rollups import (
+    BucketRow,
+    aggregate_points,
+    edge_ranges,
+    greatest,
+    least,
+    merge_partials,
+    rollup_bucket_select,
+    rollup_upsert,
+)
 from services.history.sql_schema import (
     FIELD_MAX_CHARS,
     MEASUREMENT_MAX_CHARS,
@@ -151,6 +161,13 @@ class SqlHistoryStore:
         if dialect not in INSERTS:
             raise ValueError(f"unsupported database {dialect!r}: use sqlite or postgresql")
         self._insert = INSERTS[dialect]
+        # RETURNING names only the points this insert stored, never those ON CONFLICT
+        # skipped: exactly what the rollups may add, so redelivery cannot double-count.
+        self._insert_points = (
+            self._insert(samples).on_conflict_do_nothing()
+            .returning(samples.c.robot_id, samples.c.measurement, samples.c.field,
+                       samples.c.series, samples.c.ts_us, samples.c.value))
+        self._upsert_rollups = rollup_upsert(self._insert)
         self._lock = threading.Lock()
         self._stats = SqlStoreStats()
         # (robot, measurement, field, series) -> (first_us, last_us) known to be stored
@@ -167,13 +184,12 @@ class SqlHistoryStore:
         if rows:
             with self._guard("write"):
                 with self._engine.begin() as conn:
-                    result = conn.execute(
-                        self._insert(samples).on_conflict_do_nothing()
-                        .execution_options(preserve_rowcount=True),
-                        rows,
-                    )
-                    inserted = result.rowcount
+                    stored = conn.execute(self._insert_points, rows).all()
+                    inserted = len(stored)
                     self._update_catalog(conn, spans)
+                    rollups = aggregate_points(stored)
+                    if rollups:
+                        conn.execute(self._upsert_rollups, rollups)
             self._remember(spans)
         with self._lock:
             s = self._stats
@@ -193,8 +209,8 @@ class SqlHistoryStore:
             stmt = self._insert(sample_series)
             stmt = stmt.on_conflict_do_update(
                 index_elements=list(SERIES_KEY_COLUMNS),
-                set_={"first_us": _least(stmt.excluded.first_us, sample_series.c.first_us),
-                      "last_us": _greatest(stmt.excluded.last_us, sample_series.c.last_us)},
+                set_={"first_us": least(stmt.excluded.first_us, sample_series.c.first_us),
+                      "last_us": greatest(stmt.excluded.last_us, sample_series.c.last_us)},
             )
             conn.execute(stmt, [dict(zip(SERIES_KEY_COLUMNS, key, strict=True),
                                      first_us=spans[key][0], last_us=spans[key][1])
@@ -209,8 +225,8 @@ class SqlHistoryStore:
             where = [sample_series.c[name] == value
                      for name, value in zip(SERIES_KEY_COLUMNS, key, strict=True)]
             conn.execute(sample_series.update().where(*where).values(
-                first_us=_least(literal(first_us, BigInteger), sample_series.c.first_us),
-                last_us=_greatest(literal(last_us, BigInteger), sample_series.c.last_us)))
+                first_us=least(literal(first_us, BigInteger), sample_series.c.first_us),
+                last_us=greatest(literal(last_us, BigInteger), sample_series.c.last_us)))
 
     def _remember(self, spans: dict[CatalogKey, tuple[int, int]]) -> None:
         # Only after commit: a rolled-back catalog row must not be taken as stored.
@@ -230,14 +246,28 @@ class SqlHistoryStore:
         # bucket_width_us goes through float seconds and can come out 1 us short, which
         # would open a bucket number max_points; the exact span keeps the promise.
         width_us = max(width_us, -(-(stop_us - start_us) // max_points))
-        stmt = bucket_select(robot_id, str(measurement), field, series,
-                             start_us, stop_us, width_us)
-        with self._guard("query"), self._engine.connect() as conn:
-            rows = conn.execute(stmt).all()
         origin = EPOCH + timedelta(microseconds=start_us)
-        return [Bucket(start=origin + timedelta(microseconds=int(k) * width_us),
-                       min=float(lo), max=float(hi), mean=float(mean), count=int(count))
-                for k, lo, hi, mean, count in rows]
+        return [Bucket(start=origin + timedelta(microseconds=k * width_us),
+                       min=lo, max=hi, mean=mean, count=count)
+                for k, lo, hi, mean, count in self.bucket_rows(
+                    robot_id, str(measurement), field, series, start_us, stop_us, width_us)]
+
+    def bucket_rows(self, robot_id: str, measurement: str, field: str, series: str,
+                    start_us: int, stop_us: int, width_us: int, *, rollups: bool = True
+                    ) -> list[BucketRow]:
+        """(k, min, max, mean, count) per non-empty bucket k = (ts_us - start_us) //
+        width_us, ascending; from rollups where they pay off unless `rollups` is False
+        (benchmarks and tests compare the two paths)."""
+        ranges = edge_ranges(start_us, stop_us, width_us) if rollups else None
+        with self._guard("query"), self._engine.connect() as conn:
+            if ranges is None:
+                rows = conn.execute(bucket_select(robot_id, measurement, field, series,
+                                                  start_us, stop_us, width_us)).all()
+                return [(int(k), float(lo), float(hi), float(mean), int(count))
+                        for k, lo, hi, mean, count in rows]
+            return merge_partials(conn.execute(rollup_bucket_select(
+                robot_id, measurement, field, series, start_us, stop_us, width_us,
+                ranges)).all())
 
     def list_robots(self) -> list[str]:
         stmt = select(sample_series.c.robot_id).distinct()
@@ -322,14 +352,6 @@ def _prepare(batch: Iterable[Sample]) -> tuple[
             spans[key] = (ts_us, ts_us) if span is None else (
                 min(ts_us, span[0]), max(ts_us, span[1]))
     return rows, spans, non_finite, invalid, first_problem
-
-
-def _least(a, b):
-    return sql_case((a < b, a), else_=b)
-
-
-def _greatest(a, b):
-    return sql_case((a > b, a), else_=b)
 
 
 def _create_engine(url: URL) -> Engine:

@@ -58,8 +58,13 @@ def test_broker_outage_loses_nothing(tmp_path, mosquitto):
         agent.stop(drain_timeout_s=10)
     last_seq = agent.outbox.next_seq() - 1
     try:
-        messages = sub.wait_for(lambda m: set(range(1, last_seq + 1)) <= set(seqs(m, ROBOT)),
-                                timeout_s=15)
+        try:
+            messages = sub.wait_for(lambda m: set(range(1, last_seq + 1)) <= set(seqs(m, ROBOT)),
+                                    timeout_s=15)
+        except AssertionError:
+            got = seqs(sub.snapshot(), ROBOT)
+            missing = sorted(set(range(1, last_seq + 1)) - set(got))
+            raise AssertionError(f"DEBUG missing {missing} of {last_seq}; got order {got}; connected {sub.client.is_connected()}")
     finally:
         sub.close()
     received = seqs(messages, ROBOT)

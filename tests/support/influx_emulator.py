@@ -21,7 +21,7 @@ Covered:
   CSV (tests/support/influx_flux_answers.py).  Any other query text: 400 with an
   error JSON.
 - Fault injection: fail_next_writes(n, status), fail_next_queries(n, status),
-  write_delay_s; the counters write_requests and query_requests.
+  write_delay_s; the counters write_requests, query_requests, open_connections.
 
 Not covered: Flux in general (no interpreter), the management API (/api/v2/buckets,
 orgs, authorizations, setup), org or bucket ids instead of names, retention,
@@ -79,6 +79,7 @@ class InfluxEmulator:
         self.write_requests = 0
         self.query_requests = 0
         self.query_bodies: list[dict[str, Any]] = []
+        self.open_connections = 0  # client connections currently kept alive
         self._lock = threading.Lock()
         # (measurement, sorted tags, time) -> fields; dicts keep first-write order.
         self._series: dict[tuple[str, tuple[tuple[str, str], ...], int], dict[str, Any]] = {}
@@ -254,8 +255,18 @@ class _Handler(BaseHTTPRequestHandler):
     emulator: InfluxEmulator
     protocol_version = "HTTP/1.1"  # keep-alive, as InfluxDB; every reply has a length
 
+    def setup(self) -> None:
+        super().setup()
+        with self.emulator._lock:
+            self.emulator.open_connections += 1
+
+    def finish(self) -> None:
+        with self.emulator._lock:
+            self.emulator.open_connections -= 1
+        super().finish()
+
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        logger.debug("influx emulator: " + format, *args)
+        logger.debug("influx emulator: %s", format % args)
 
     def _body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)

@@ -12,7 +12,8 @@ import pytest
 
 from services.history import influx_flux as flux
 from services.history.base import SeriesKey, StoreError
-from services.history.influx_store import InfluxHistoryStore, encode_sample
+from services.history.influx_line import UnencodableSampleError, encode_sample, from_tag_value
+from services.history.influx_store import InfluxHistoryStore
 from services.wire.model import Measurement, Sample
 from tests.support.influx_emulator import InfluxEmulator
 from tests.support.influx_line_protocol import parse_line
@@ -89,14 +90,32 @@ def test_microseconds_survive_in_nanosecond_precision():
 
 @pytest.mark.parametrize("value", HOSTILE)
 def test_hostile_tag_values_parse_back_as_themselves(value):
-    from services.history.influx_store import from_tag_value
-
     line, _ = encode_sample(sample(value, T0, Measurement.SENSORS,
                                    tags={"sensor_type": value}, **{"odd key,=": 1.0}))
     point = parse_line(line.decode(), "ns", 0)
     assert {key: from_tag_value(v) for key, v in point.tags.items()} == {
         "robot_id": value, "sensor_type": value}
     assert point.fields == {"odd key,=": 1.0}
+
+
+@pytest.mark.parametrize(("bad", "reason"), [
+    (sample("line\nbreak", T0, cpu_percent=1.0), "line break"),
+    (sample("r1", T0, tags={"robot_id": "x"}, cpu_percent=1.0), "reserved tag key"),
+    (sample("r1", T0, tags={"key\\": "x"}, cpu_percent=1.0), "ends with a backslash"),
+    (sample("r1", T0, tags={"": "x"}, cpu_percent=1.0), "empty tag key"),
+    (sample("r1", T0, seq=2**63), "outside int64"),
+    (sample("r1", T0, cpu_percent=float("nan")), "no storable fields"),
+])
+def test_what_line_protocol_cannot_carry_is_refused(bad, reason):
+    with pytest.raises(UnencodableSampleError, match=reason):
+        encode_sample(bad)
+
+
+def test_reserved_and_odd_fields_are_left_out_by_name():
+    fields = {"time": 1.0, "ok": 2.0, "seq": 5.0, "text": "x"}
+    line, dropped = encode_sample(Sample(Measurement.IMU, "r1", T0, fields, seq=-3))
+    assert sorted(dropped) == ["seq", "text", "time"]
+    assert parse_line(line.decode(), "ns", 0).fields == {"ok": 2.0, "seq": -3}
 
 
 def test_unstorable_values_are_refused_and_counted(store, emulator, caplog):
@@ -256,9 +275,14 @@ def test_query_failures_are_store_errors(store, emulator):
     assert store.list_fields("r1") == []
 
 
-def test_writes_after_close_raise(make_store):
+def test_close_releases_connections_and_later_writes_raise(make_store, emulator):
     store = make_store()
+    store.write([sample("r1", T0, cpu_percent=1.0)])
+    assert store.list_robots() == ["r1"]
+    assert emulator.open_connections >= 1
     store.close()
+    wait_until(lambda: emulator.open_connections == 0, timeout_s=5,
+               message="the store's keep-alive connections are closed")
     store.close()
     with pytest.raises(StoreError, match="closed"):
         store.write([sample("r1", T0, cpu_percent=1.0)])
