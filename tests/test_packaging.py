@@ -39,8 +39,8 @@ MQTT_TIMEOUT_S = 5.0
 NOT_AUTHORIZED = 0x87
 KNOWN_DEFAULT_SECRETS = ("admin123", "my-super-secret", "changeme", "adminpassword")
 # `password=` / `token: value` with a literal; `<placeholder>` and `$variable` are fine.
-LITERAL_SECRET = re.compile(r"(password|passwd|token|secret)\w*\s*[=:]\s*(?![<$/\"']|\s|$)",
-                            re.IGNORECASE)
+LITERAL_SECRET = re.compile(
+    r"(?<!/)(password|passwd|token|secret)\w*\s*[=:]\s*(?![<$/\"']|\s|$)", re.IGNORECASE)
 
 
 def packaging_files() -> list[Path]:
@@ -405,8 +405,9 @@ def test_acl_confines_robots_ingest_and_console(lab_broker) -> None:
         for topic in (topics.data_topic("status", "tonypi_02"), "tonypi/commands/tonypi_02",
                       "tonypi/emergency_stop/broadcast"):
             assert robot.publish(topic) == NOT_AUTHORIZED, topic
-        assert ingest.publish("tonypi/status/tonypi-ingest") == NOT_AUTHORIZED
-        assert console.publish("tonypi/status/tonypi_01") == NOT_AUTHORIZED
+        for client in (ingest, console):
+            assert client.publish("tonypi/status/tonypi_01") == NOT_AUTHORIZED
+        assert ingest.publish("tonypi/commands/tonypi_01") == NOT_AUTHORIZED
         # Commands: another robot's are withheld, its own and broadcast ones arrive in order
         # (and none of the responses the robot published itself).
         commands = ["tonypi/commands/tonypi_02", "tonypi/commands/tonypi_01",
