@@ -134,7 +134,8 @@ def bench_ingest(port: int, workdir: Path, publishers: int, per_publisher: int,
     return total / elapsed, cpu / elapsed * 100, rss_mb
 
 
-def bench_agents(port: int, workdir: Path, robots: int, seconds: float) -> list[tuple[float, float]]:
+def bench_agents(port: int, workdir: Path, robots: int,
+                 seconds: float) -> list[tuple[float, float]]:
     agents = [Program(["-m", "robot_agent", "--simulate", "--robot-id", f"agent_{i}",
                        "--broker", f"127.0.0.1:{port}", "--outbox",
                        str(workdir / f"agent_{i}.db"), "--log-level", "WARNING"],

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(mosquitto postgresql xvfb xauth libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0
+APT_PACKAGES=(mosquitto mosquitto-clients desktop-file-utils postgresql xvfb xauth libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0
               poppler-utils libegl1 libgl1 libfontconfig1 libxkbcommon0 libxkbcommon-x11-0
               libglib2.0-0 libdbus-1-3 fonts-dejavu-core)
 missing=()

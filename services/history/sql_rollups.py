@@ -134,7 +134,7 @@ def rollup_bucket_select(robot_id: str, measurement: str, field: str, series: st
                r.min, r.max, r.sum, r.count)
         .where(r.robot_id == robot_id, r.measurement == measurement, r.field == field,
                r.series == series, r.bucket_us >= start,
-               r.bucket_us <= literal(stop_us - ROLLUP_WIDTH_US, BigInteger))
+               r.bucket_us < literal(stop_us, BigInteger))
         .subquery("minutes")
     )
     whole = (select(minutes.c.k, func.min(minutes.c.min), func.max(minutes.c.max),

@@ -47,6 +47,10 @@ def test_broker_outage_loses_nothing(tmp_path, mosquitto):
         sub.wait_for(lambda m: len(seqs(m, ROBOT)) >= 20)
         mosquitto.stop()
         queued_before = agent.outbox.count()
+        import json as _j
+        _p = agent.outbox.pending(limit=1)
+        first_unacked = _j.loads(_p[0].payload)["seq"] if _p else None
+        sub_seen_at_stop = max(seqs(sub.snapshot(), ROBOT))
         time.sleep(3)  # the agent keeps sampling into the outbox
         assert agent.outbox.count() > queued_before + 50
         mosquitto.start()
@@ -64,7 +68,7 @@ def test_broker_outage_loses_nothing(tmp_path, mosquitto):
         except AssertionError:
             got = seqs(sub.snapshot(), ROBOT)
             missing = sorted(set(range(1, last_seq + 1)) - set(got))
-            raise AssertionError(f"DEBUG missing {missing} of {last_seq}; got order {got}; connected {sub.client.is_connected()}")
+            raise AssertionError(f"DEBUG missing {missing} of {last_seq}; got order {got}; connected {sub.client.is_connected()} first_unacked {first_unacked} sub_seen_at_stop {sub_seen_at_stop}")
     finally:
         sub.close()
     received = seqs(messages, ROBOT)
