@@ -105,16 +105,9 @@ def edge_ranges(start_us: int, stop_us: int, width_us: int) -> list[tuple[int, i
     # A minute is ragged when a bucket boundary (or start/stop) falls strictly inside it.
     minutes = {rollup_start_us(edge) for edge in (*range(start_us, stop_us, width_us), stop_us)
                if edge % ROLLUP_WIDTH_US}
-    ranges: list[tuple[int, int]] = []
-    for minute in sorted(minutes):
-        lo, hi = max(minute, start_us), min(minute + ROLLUP_WIDTH_US, stop_us)
-        if lo >= hi:
-            continue
-        if ranges and ranges[-1][1] == lo:
-            ranges[-1] = (ranges[-1][0], hi)  # adjacent minutes: one index range
-        else:
-            ranges.append((lo, hi))
-    return ranges
+    # Buckets are at least ten minutes wide, so these minutes never touch or overlap.
+    return [(max(minute, start_us), min(minute + ROLLUP_WIDTH_US, stop_us))
+            for minute in sorted(minutes)]
 
 
 def rollup_bucket_select(robot_id: str, measurement: str, field: str, series: str,
@@ -134,7 +127,7 @@ def rollup_bucket_select(robot_id: str, measurement: str, field: str, series: st
                r.min, r.max, r.sum, r.count)
         .where(r.robot_id == robot_id, r.measurement == measurement, r.field == field,
                r.series == series, r.bucket_us >= start,
-               r.bucket_us < literal(stop_us, BigInteger))
+               r.bucket_us <= literal(stop_us - ROLLUP_WIDTH_US, BigInteger))
         .subquery("minutes")
     )
     whole = (select(minutes.c.k, func.min(minutes.c.min), func.max(minutes.c.max),

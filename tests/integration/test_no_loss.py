@@ -101,6 +101,8 @@ def test_broker_outage_mid_stream_loses_nothing(mosquitto, urls, tmp_path):
         assert agent.stop() == 0, agent.log()
         wait_all_stored(records_url, history_url, "e2e_outage", tmp_path)
         check_exactly_once(records_url, history_url, "e2e_outage", tmp_path)
+        # The broker kept the ingest's session (and its queue) across the restart.
+        assert "session present: True" in ingest.log()
     finally:
         agent.stop()
         assert ingest.stop() == 0, ingest.log()

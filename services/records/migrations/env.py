@@ -13,12 +13,16 @@ from alembic import context
 from sqlalchemy import engine_from_config, pool
 from sqlalchemy.engine import Connection
 
+from services.history import sql_schema
+from services.ingest import receipts
 from services.records.models import Base
 
 logger = logging.getLogger(__name__)
 
 config = context.config
-target_metadata = Base.metadata
+# Every table these migrations create, so autogenerate never proposes dropping the
+# history or ingest tables just because they are declared outside the records models.
+target_metadata = [Base.metadata, sql_schema.metadata, receipts.metadata]
 
 
 def _configure(connection: Connection) -> None:

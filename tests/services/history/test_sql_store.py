@@ -93,7 +93,7 @@ def test_migration_builds_exactly_the_declared_schema(db_url):
     finally:
         engine.dispose()
     # Only the records tables of revision 0001 may show up, as "not in this metadata".
-    ours = {"samples", "sample_series"}
+    ours = {"samples", "sample_series", "sample_rollups"}
     relevant = [d for d in diff if not (d[0] == "remove_table" and d[1].name not in ours)
                 and not (d[0] == "remove_index" and d[1].table.name not in ours)]
     assert relevant == []
@@ -110,7 +110,7 @@ def test_downgrade_to_0001_removes_the_history_tables(db_url):
     before = tables()
     downgrade(db_url, "0001")  # later revisions go too; the records tables must stay
     after = tables()
-    assert {"samples", "sample_series"}.isdisjoint(after)
+    assert {"samples", "sample_series", "sample_rollups"}.isdisjoint(after)
     assert {"users", "robots", "jobs", "alerts", "alert_thresholds", "reports",
             "system_logs"} <= after
     upgrade(db_url)
