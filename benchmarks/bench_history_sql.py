@@ -1,12 +1,15 @@
-"""Write rate and query latency of the SQL history store, next to an unindexed baseline.
+"""Write rate and query latency of the SQL history store: rollups, raw index, no index.
 
     python benchmarks/bench_history_sql.py                 # 30 days, temp SQLite file
     python benchmarks/bench_history_sql.py --days 3
     python benchmarks/bench_history_sql.py --pg postgresql+psycopg://postgres@127.0.0.1:5432/scratch
 
-One robot, one sample every 2 s with 5 fields (30 days = 6.48M rows).  The baseline is
-the same rows in a table without ux_samples_point, queried with the same SQL, so the
-difference is the index's doing.  --pg wants an empty scratch database; the benchmark's
+One robot, one sample every 2 s with 5 fields (30 days = 6.48M rows); every write also
+maintains the per-minute rollups.  Each query runs three ways on the same data:
+"store" is SqlHistoryStore.query (rollups plus raw edge minutes when buckets are at
+least ROLLUP_MIN_WIDTH_US wide, the raw index otherwise), "raw index" the raw-only SQL
+on `samples`, "no index" the same SQL on a copy of `samples` without ux_samples_point.
+All three answers must agree.  --pg wants an empty scratch database; the benchmark's
 tables are removed again at the end unless --keep.
 """
 
@@ -22,9 +25,10 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import MetaData, create_engine, inspect, text
+from sqlalchemy import MetaData, create_engine, func, inspect, select, text
 
-from services.history.sql_schema import samples
+from services.history.sql_rollups import edge_ranges
+from services.history.sql_schema import sample_rollups, samples
 from services.history.sql_store import SqlHistoryStore, bucket_select, to_epoch_us
 from services.records import migrate
 from services.wire.model import Measurement, Sample
@@ -33,8 +37,9 @@ ROBOT_ID = "bench_robot"
 FIELDS = ("cpu_percent", "memory_percent", "disk_usage", "temperature", "network_kbps")
 SAMPLES_PER_WRITE = 1000  # one ingest batch
 MAX_POINTS = 1000
-QUERY_SPANS = (("30 d", timedelta(days=30)), ("1 d", timedelta(days=1)),
-               ("1 h", timedelta(hours=1)))
+QUERY_SPANS = (("30 d", timedelta(days=30)), ("7 d", timedelta(days=7)),
+               ("1 d", timedelta(days=1)), ("1 h", timedelta(hours=1)))
+MEAN_REL_TOLERANCE = 1e-9
 BASELINE_TABLE = "samples_noindex"
 
 
@@ -73,6 +78,13 @@ def timed(func, repeats: int) -> tuple[float, object]:
     return statistics.median(durations), result
 
 
+def same_answers(a: list, b: list) -> bool:
+    """(k, min, max, mean, count) rows equal, the mean up to float rounding."""
+    return len(a) == len(b) and all(
+        (x[0], x[1], x[2], x[4]) == (y[0], y[1], y[2], y[4])
+        and math.isclose(x[3], y[3], rel_tol=MEAN_REL_TOLERANCE) for x, y in zip(a, b, strict=True))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=float, default=30.0)
@@ -100,9 +112,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         elapsed = load(store, start, count, args.interval_s)
         stats = store.stats()
-        print(f"write: {stats.samples_written:,} rows in {elapsed:.1f} s = "
+        with engine.connect() as conn:
+            rollup_rows = conn.execute(select(func.count()).select_from(sample_rollups)
+                                       ).scalar_one()
+        print(f"write with rollups: {stats.samples_written:,} rows in {elapsed:.1f} s = "
               f"{stats.samples_written / elapsed:,.0f} rows/s "
-              f"({count / elapsed:,.0f} samples/s, {SAMPLES_PER_WRITE} samples per write)")
+              f"({count / elapsed:,.0f} samples/s, {SAMPLES_PER_WRITE} samples per write); "
+              f"{rollup_rows:,} rollup rows")
 
         began = time.perf_counter()
         with engine.begin() as conn:
@@ -113,8 +129,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"baseline copy without index: {time.perf_counter() - began:.1f} s")
         baseline = samples.to_metadata(MetaData(), name=BASELINE_TABLE)
 
-        print(f"{'query (max_points=' + str(MAX_POINTS) + ')':<26}{'indexed':>12}"
-              f"{'no index':>12}{'speed-up':>10}{'buckets':>9}")
+        print(f"{'query (max_points=' + str(MAX_POINTS) + ')':<26}{'store':>18}"
+              f"{'raw index':>12}{'no index':>12}{'vs raw':>8}{'vs none':>9}{'buckets':>9}")
         queried_all = False
         for label, span in QUERY_SPANS:
             q_start = max(start, stop - span)
@@ -123,23 +139,33 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 queried_all = True
                 label = f"all {(stop - start) / timedelta(days=1):g} d"
-            indexed_s, buckets = timed(
+            start_us, stop_us = to_epoch_us(q_start), to_epoch_us(stop)
+            width_us = -(-(stop_us - start_us) // MAX_POINTS)
+            store_s, buckets = timed(
                 lambda q_start=q_start: store.query(ROBOT_ID, "performance", "cpu_percent",
                                                     q_start, stop, MAX_POINTS), args.repeats)
-            width_us = -(-(to_epoch_us(stop) - to_epoch_us(q_start)) // MAX_POINTS)
+            answer = [((b.start - q_start) // timedelta(microseconds=width_us), b.min, b.max,
+                       b.mean, b.count) for b in buckets]
+            path = "raw" if edge_ranges(start_us, stop_us, width_us) is None else "rollups"
+            raw_s, raw = timed(
+                lambda start_us=start_us, stop_us=stop_us, width_us=width_us: store.bucket_rows(
+                    ROBOT_ID, "performance", "cpu_percent", "", start_us, stop_us, width_us,
+                    rollups=False), args.repeats)
             stmt = bucket_select(ROBOT_ID, "performance", "cpu_percent", "",
-                                 to_epoch_us(q_start), to_epoch_us(stop), width_us, baseline)
+                                 start_us, stop_us, width_us, baseline)
 
             def scan(stmt=stmt):
                 with engine.connect() as conn:
-                    return conn.execute(stmt).all()
+                    return [(int(k), float(lo), float(hi), float(mean), int(n))
+                            for k, lo, hi, mean, n in conn.execute(stmt)]
 
-            scan_s, rows = timed(scan, args.repeats)
-            if [int(r[4]) for r in rows] != [b.count for b in buckets]:
-                print(f"MISMATCH between indexed and baseline answers for {label}")
+            scan_s, unindexed = timed(scan, args.repeats)
+            if not (same_answers(answer, raw) and same_answers(raw, unindexed)):
+                print(f"MISMATCH between store, raw-index and baseline answers for {label}")
                 return 1
-            print(f"{label + ' of cpu_percent':<26}{indexed_s * 1000:>10.1f}ms"
-                  f"{scan_s * 1000:>10.1f}ms{scan_s / indexed_s:>9.1f}x{len(buckets):>9}")
+            print(f"{label + ' of cpu_percent':<26}{'(' + path + ')':>9}"
+                  f"{store_s * 1000:>7.1f}ms{raw_s * 1000:>10.1f}ms{scan_s * 1000:>10.1f}ms"
+                  f"{raw_s / store_s:>7.1f}x{scan_s / store_s:>8.1f}x{len(buckets):>9}")
     finally:
         store.close()
         if args.pg and not args.keep:

@@ -65,12 +65,15 @@ class MqttSession:
         self._client.on_connect = self._on_connected
         self._client.on_disconnect = self._on_disconnected
         self._client.on_message = self._on_message
+        self._client.on_subscribe = self._on_subscribed
         self._lock = threading.Lock()
         self._subscriptions: dict[int, tuple[str, int, Handler]] = {}
         self._next_token = 0
         self._listeners: list[ConnectionListener] = []
         self._generation = 0
         self._connected = threading.Event()
+        self._ready = threading.Event()  # connected and every subscription acknowledged
+        self._pending_subscribe_mid: int | None = None
 
     # -- lifecycle -------------------------------------------------------------------
     def start(self) -> None:
@@ -82,9 +85,12 @@ class MqttSession:
         self._client.disconnect()
         self._client.loop_stop()
         self._connected.clear()
+        self._ready.clear()
 
     def wait_connected(self, timeout_s: float) -> bool:
-        return self._connected.wait(timeout_s)
+        """Wait until connected and the broker has acknowledged every subscription, so
+        nothing published from now on can miss us."""
+        return self._ready.wait(timeout_s)
 
     @property
     def connected(self) -> bool:
@@ -138,14 +144,26 @@ class MqttSession:
         with self._lock:
             filters = {f: q for f, q, _ in self._subscriptions.values()}
         if filters:
-            client.subscribe(list(filters.items()))
+            _, self._pending_subscribe_mid = client.subscribe(list(filters.items()))
+        else:
+            self._ready.set()
         self._connected.set()
         logger.info("connected to %s:%s (session present: %s)", self.host, self.port,
                     flags.session_present)
         self._notify(True, "connected")
 
+    def _on_subscribed(self, client, userdata, mid, reason_codes, properties) -> None:
+        if mid != self._pending_subscribe_mid:
+            return
+        refused = [str(code) for code in reason_codes if code.is_failure]
+        if refused:
+            logger.error("broker refused %d subscription(s): %s", len(refused), refused)
+        logger.info("subscribed to %d topic filter(s)", len(reason_codes) - len(refused))
+        self._ready.set()
+
     def _on_disconnected(self, client, userdata, flags, reason_code, properties) -> None:
         self._connected.clear()
+        self._ready.clear()
         logger.warning("disconnected from %s:%s: %s", self.host, self.port, reason_code)
         self._notify(False, str(reason_code))
 

@@ -78,7 +78,7 @@ def start_ingest(broker_port: int, records_url: str, history_url: str, workdir: 
     # A broker drops what nobody subscribes to: the ingest's persistent session must
     # exist before robots publish, as it does in a running lab.
     deadline = time.monotonic() + START_TIMEOUT_S
-    while "connected to" not in program.log():
+    while "subscribed to" not in program.log():
         if time.monotonic() > deadline or program.proc.poll() is not None:
             raise RuntimeError(f"ingest did not start:\n{program.log()}")
         time.sleep(0.05)
