@@ -18,7 +18,6 @@ from services.wire.model import (
     Kind,
     LogEntry,
     Measurement,
-    RobotStatus,
     Sample,
 )
 from services.wire.own import (
@@ -26,8 +25,8 @@ from services.wire.own import (
     JOB_STATUSES,
     LOCATION_FIELDS,
     MAX_SERVOS,
-    STATUS_VALUES,
     log_entry,
+    robot_status,
 )
 
 # One-message-per-sensor types that belong to another measurement than `sensors`.
@@ -90,18 +89,8 @@ def _one(measurement: Measurement, robot_id: str, time: datetime, fields: dict,
 
 
 def _status(robot_id, body, time):
-    raw = e.text(body, "status") or "online"
-    if raw not in STATUS_VALUES:
-        raise e.bad(f"unknown status {raw[:40]!r}")
     info = e.mapping(body, "system_info")
-    stopped = bool(e.boolean(body, "emergency_stopped")) or raw == "emergency_stopped"
-    status = RobotStatus(
-        status=STATUS_VALUES[raw], ip_address=e.text(body, "ip_address", max_chars=45),
-        camera_url=e.text(body, "camera_url", max_chars=255), emergency_stopped=stopped,
-        emergency_reason=e.text(body, "emergency_reason", max_chars=500),
-        hardware_mode=e.text(info, "hardware_mode", max_chars=32),
-        platform=e.text(info, "platform", max_chars=200),
-    )
+    status = robot_status(body, info, default="online")
     samples = _one(Measurement.PERFORMANCE, robot_id, time, _renamed(info, SYSTEM_INFO_FIELDS))
     return Kind.STATUS, {"status": status, "samples": samples}
 

@@ -61,19 +61,25 @@ def _sample(measurement: Measurement, robot_id: str, time: datetime, seq: int | 
     return (Sample(measurement, robot_id, time, fields, tags or {}, seq),)
 
 
-def _status(robot_id, time, seq, data):
-    raw = e.text(data, "status", required=True)
+def robot_status(body: Mapping[str, Any], hardware: Mapping[str, Any],
+                 default: str | None = None) -> RobotStatus:
+    """A status from either format; `hardware` holds hardware_mode and platform."""
+    raw = e.text(body, "status", required=default is None) or default
     if raw not in STATUS_VALUES:
-        raise e.bad(f"unknown status {raw!r}")
-    stopped = bool(e.boolean(data, "emergency_stopped")) or raw == "emergency_stopped"
-    status = RobotStatus(
-        status=STATUS_VALUES[raw], ip_address=e.text(data, "ip_address", max_chars=45),
-        camera_url=e.text(data, "camera_url", max_chars=255), emergency_stopped=stopped,
-        emergency_reason=e.text(data, "emergency_reason", max_chars=500),
-        hardware_mode=e.text(data, "hardware_mode", max_chars=32),
-        platform=e.text(data, "platform", max_chars=200),
+        raise e.bad(f"unknown status {raw[:40]!r}")
+    return RobotStatus(
+        status=STATUS_VALUES[raw], ip_address=e.text(body, "ip_address", max_chars=45),
+        camera_url=e.text(body, "camera_url", max_chars=255),
+        emergency_stopped=bool(e.boolean(body, "emergency_stopped"))
+        or raw == "emergency_stopped",
+        emergency_reason=e.text(body, "emergency_reason", max_chars=500),
+        hardware_mode=e.text(hardware, "hardware_mode", max_chars=32),
+        platform=e.text(hardware, "platform", max_chars=200),
     )
-    return Kind.STATUS, {"status": status}
+
+
+def _status(robot_id, time, seq, data):
+    return Kind.STATUS, {"status": robot_status(data, data)}
 
 
 def _flat(kind: Kind, measurement: Measurement, names: tuple[str, ...]) -> Callable:
