@@ -28,7 +28,6 @@ def _sql_store(url: str) -> Iterator[HistoryStore]:
 def _influx_store() -> Iterator[HistoryStore]:
     try:
         from services.history.influx_store import InfluxHistoryStore
-
         from tests.support.influx_emulator import InfluxEmulator
     except ImportError:
         pytest.skip("influx store not available yet")
