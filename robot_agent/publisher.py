@@ -10,6 +10,9 @@ Bookkeeping that keeps "nothing lost, nothing needlessly doubled":
   cursor and publishes everything still in the outbox again.
 - paho may report the PUBACK before `publish()` has returned the mid to us, so an ack
   for a mid we do not know yet is parked in `_early_acks` and settled right after.
+- Order is the outbox order, except right after a reconnect: paho re-sends what it
+  still held from inside its CONNACK handling, which can interleave with the first new
+  rows.  Consumers order by `seq`/`ts`, never by arrival.
 - The session is clean: commands queued while the robot was away (a stale "move") must
   not run when it comes back; subscriptions are renewed in on_connect instead.
 """
