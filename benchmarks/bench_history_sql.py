@@ -27,7 +27,7 @@ from pathlib import Path
 
 from sqlalchemy import MetaData, create_engine, func, inspect, select, text
 
-from services.history.sql_rollups import edge_ranges
+from services.history.sql_rollups import uses_rollups
 from services.history.sql_schema import sample_rollups, samples
 from services.history.sql_store import SqlHistoryStore, bucket_select, to_epoch_us
 from services.records import migrate
@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
                                                     q_start, stop, MAX_POINTS), args.repeats)
             answer = [((b.start - q_start) // timedelta(microseconds=width_us), b.min, b.max,
                        b.mean, b.count) for b in buckets]
-            path = "raw" if edge_ranges(start_us, stop_us, width_us) is None else "rollups"
+            path = "rollups" if uses_rollups(width_us) else "raw"
             raw_s, raw = timed(
                 lambda start_us=start_us, stop_us=stop_us, width_us=width_us: store.bucket_rows(
                     ROBOT_ID, "performance", "cpu_percent", "", start_us, stop_us, width_us,

@@ -34,13 +34,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from services.history.base import Bucket, SeriesKey, StoreError, bucket_width_us
 from services.history.sql_rollups import (
     BucketRow,
+    NewPointsInsert,
     aggregate_points,
-    edge_ranges,
     greatest,
     least,
     merge_partials,
     rollup_bucket_select,
     rollup_upsert,
+    uses_rollups,
 )
 from services.history.sql_schema import (
     FIELD_MAX_CHARS,
@@ -161,12 +162,7 @@ class SqlHistoryStore:
         if dialect not in INSERTS:
             raise ValueError(f"unsupported database {dialect!r}: use sqlite or postgresql")
         self._insert = INSERTS[dialect]
-        # RETURNING names only the points this insert stored, never those ON CONFLICT
-        # skipped: exactly what the rollups may add, so redelivery cannot double-count.
-        self._insert_points = (
-            self._insert(samples).on_conflict_do_nothing()
-            .returning(samples.c.robot_id, samples.c.measurement, samples.c.field,
-                       samples.c.series, samples.c.ts_us, samples.c.value))
+        self._insert_points = NewPointsInsert(dialect)
         self._upsert_rollups = rollup_upsert(self._insert)
         self._lock = threading.Lock()
         self._stats = SqlStoreStats()
@@ -184,7 +180,7 @@ class SqlHistoryStore:
         if rows:
             with self._guard("write"):
                 with self._engine.begin() as conn:
-                    stored = conn.execute(self._insert_points, rows).all()
+                    stored = self._insert_points.execute(conn, rows)
                     inserted = len(stored)
                     self._update_catalog(conn, spans)
                     rollups = aggregate_points(stored)
@@ -258,16 +254,22 @@ class SqlHistoryStore:
         """(k, min, max, mean, count) per non-empty bucket k = (ts_us - start_us) //
         width_us, ascending; from rollups where they pay off unless `rollups` is False
         (benchmarks and tests compare the two paths)."""
-        ranges = edge_ranges(start_us, stop_us, width_us) if rollups else None
+        if stop_us <= start_us or width_us < 1:
+            raise ValueError(f"empty range or width: [{start_us}, {stop_us}) by {width_us} us")
         with self._guard("query"), self._engine.connect() as conn:
-            if ranges is None:
+            if not (rollups and uses_rollups(width_us)):
                 rows = conn.execute(bucket_select(robot_id, measurement, field, series,
                                                   start_us, stop_us, width_us)).all()
                 return [(int(k), float(lo), float(hi), float(mean), int(count))
                         for k, lo, hi, mean, count in rows]
+            postgres = conn.dialect.name == "postgresql"
+            if postgres:
+                # The planner cannot size the edge ranges and overestimates the query
+                # enough to JIT-compile it, which costs more than the query itself.
+                conn.exec_driver_sql("SET LOCAL jit = off")
             return merge_partials(conn.execute(rollup_bucket_select(
                 robot_id, measurement, field, series, start_us, stop_us, width_us,
-                ranges)).all())
+                lateral=postgres)).all())
 
     def list_robots(self) -> list[str]:
         stmt = select(sample_series.c.robot_id).distinct()

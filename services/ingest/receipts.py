@@ -10,7 +10,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, MetaData, String, Table, and_, delete, or_, select
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Index,
+    MetaData,
+    String,
+    Table,
+    and_,
+    delete,
+    or_,
+    select,
+)
 from sqlalchemy.orm import Session
 
 from services.records.types import UtcDateTime
@@ -21,6 +32,7 @@ ingest_receipts = Table(
     Column("robot_id", String(64), primary_key=True),
     Column("seq", BigInteger, primary_key=True, autoincrement=False),
     Column("received_at", UtcDateTime(), nullable=False),
+    Index("idx_ingest_receipts_received_at", "received_at"),
 )
 LOOKUP_CHUNK = 200
 

@@ -11,7 +11,12 @@ import pytest
 from sqlalchemy import create_engine, func, select, text, update
 
 from services.history.base import bucket_width_us
-from services.history.sql_rollups import ROLLUP_MIN_WIDTH_US, edge_ranges, rollup_start_us
+from services.history.sql_rollups import (
+    ROLLUP_MIN_WIDTH_US,
+    rollup_bucket_select,
+    rollup_start_us,
+    uses_rollups,
+)
 from services.history.sql_schema import ROLLUP_WIDTH_US, sample_rollups, samples
 from services.history.sql_store import SqlHistoryStore, to_epoch_us
 from services.records.migrate import upgrade
@@ -148,7 +153,7 @@ def test_rollup_answers_equal_a_raw_computation(store, db_url, seed):
     via_rollups = 0
     for start, stop, max_points in queries:
         width = -(-(stop - start) // max_points)
-        via_rollups += edge_ranges(start, stop, width) is not None
+        via_rollups += uses_rollups(width)
         for key in (CPU, TEMP, OTHER):
             want = _oracle(stored, key, start, stop, max_points)
             _assert_same(_answer(store, key, start, stop, max_points), want,
@@ -264,12 +269,10 @@ def test_sqlite_rollup_query_plan_seeks_both_indexes(tmp_path):
     prepare_sql_schema(url)
     store = SqlHistoryStore(url)
     store.write([sample("r1", T0 + seconds(30 * i), cpu_percent=float(i)) for i in range(200)])
-    from services.history.sql_rollups import rollup_bucket_select
-
     start, stop = to_epoch_us(T0) + 1, to_epoch_us(T0 + seconds(6000))
     width = -(-(stop - start) // 3)
     stmt = rollup_bucket_select("r1", "performance", "cpu_percent", "", start, stop, width,
-                                edge_ranges(start, stop, width))
+                                lateral=False)
     compiled = stmt.compile(dialect=store.engine.dialect)
     params = compiled.construct_params()
     with store.engine.connect() as conn:
