@@ -1,0 +1,1 @@
+"""Live telemetry for the console: ring buffers, fleet health, the MQTT feed. No Qt."""

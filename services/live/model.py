@@ -1,0 +1,134 @@
+"""Values the live layer hands to the GUI: signal keys, ring buffers, robot snapshots.
+
+Pure Python + numpy.  The paho thread appends to ring buffers under the owner's lock;
+the GUI thread copies what it draws with `snapshot()`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import IntEnum
+
+import numpy as np
+
+INITIAL_CAPACITY = 256
+
+
+class Health(IntEnum):
+    """Worst-of ordering, after ROS diagnostics (OK < WARN < ERROR < STALE), plus OFFLINE."""
+
+    OK = 0
+    WARN = 1
+    ERROR = 2
+    STALE = 3
+    OFFLINE = 4
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class SignalKey:
+    robot_id: str
+    measurement: str
+    field: str
+    series: str = ""  # servo_id or sensor_type
+
+    @property
+    def label(self) -> str:
+        return "/".join(p for p in (self.measurement, self.series, self.field) if p)
+
+
+class RingBuffer:
+    """Time-stamped samples of one signal, oldest first, bounded by age and by count.
+
+    Grows by doubling from a small start, so quiet signals stay small and a 10 Hz signal
+    holds exactly its window.  Times are UTC epoch seconds (float64), values float64.
+    Not thread-safe by itself: the owner serialises access.
+    """
+
+    def __init__(self, max_age_s: float, max_points: int) -> None:
+        self.max_age_s = max_age_s
+        self.max_points = max_points
+        capacity = min(INITIAL_CAPACITY, max_points)
+        self._t = np.empty(capacity)
+        self._v = np.empty(capacity)
+        self._start = 0
+        self._len = 0
+
+    def __len__(self) -> int:
+        return self._len
+
+    @property
+    def capacity(self) -> int:
+        return len(self._t)
+
+    def append(self, t: float, v: float) -> None:
+        if self._len == self.capacity:
+            if self.capacity < self.max_points:
+                self._grow()
+            else:
+                self._start = (self._start + 1) % self.capacity
+                self._len -= 1
+        index = (self._start + self._len) % self.capacity
+        self._t[index] = t
+        self._v[index] = v
+        self._len += 1
+        self._trim(t - self.max_age_s)
+
+    def _grow(self) -> None:
+        times, values = self.snapshot()
+        capacity = min(self.capacity * 2, self.max_points)
+        self._t = np.empty(capacity)
+        self._v = np.empty(capacity)
+        self._t[: len(times)] = times
+        self._v[: len(values)] = values
+        self._start = 0
+
+    def _trim(self, oldest_allowed: float) -> None:
+        while self._len and self._t[self._start] < oldest_allowed:
+            self._start = (self._start + 1) % self.capacity
+            self._len -= 1
+
+    def snapshot(self) -> tuple[np.ndarray, np.ndarray]:
+        """Copies of (times, values), oldest first."""
+        end = self._start + self._len
+        if end <= self.capacity:
+            return self._t[self._start:end].copy(), self._v[self._start:end].copy()
+        wrap = end - self.capacity
+        return (np.concatenate((self._t[self._start:], self._t[:wrap])),
+                np.concatenate((self._v[self._start:], self._v[:wrap])))
+
+    def latest(self) -> tuple[float, float] | None:
+        if not self._len:
+            return None
+        index = (self._start + self._len - 1) % self.capacity
+        return float(self._t[index]), float(self._v[index])
+
+
+@dataclass(frozen=True, slots=True)
+class JobProgress:
+    task_name: str | None
+    status: str  # active, completed, failed, cancelled
+    items_done: int | None
+    items_total: int | None
+    percent: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class RobotSnapshot:
+    """What the fleet overview shows for one robot at one instant."""
+
+    robot_id: str
+    health: Health
+    reasons: tuple[str, ...]  # why the health is what it is, worst first
+    status: str  # online, offline, error, maintenance (as the robot last said)
+    legacy: bool  # speaks the legacy format (no last will, no seq)
+    last_seen: datetime | None
+    battery_percent: float | None = None
+    battery_voltage: float | None = None
+    cpu_percent: float | None = None
+    memory_percent: float | None = None
+    cpu_temperature: float | None = None
+    hottest_servo: tuple[str, float] | None = None  # (servo_id, deg C)
+    job: JobProgress | None = None
+    unacknowledged_alerts: int = 0
+    stale_signals: tuple[str, ...] = ()
