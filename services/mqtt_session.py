@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import ssl
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -66,6 +67,7 @@ class MqttSession:
         self._client.on_disconnect = self._on_disconnected
         self._client.on_message = self._on_message
         self._client.on_subscribe = self._on_subscribed
+        self._client.on_connect_fail = self._on_connect_failed
         self._lock = threading.Lock()
         self._subscriptions: dict[int, tuple[str, int, Handler]] = {}
         self._next_token = 0
@@ -74,14 +76,20 @@ class MqttSession:
         self._connected = threading.Event()
         self._ready = threading.Event()  # connected and every subscription acknowledged
         self._pending_subscribe_mid: int | None = None
+        # paho's backoff is internal; mirror it to tell operators when the next try is.
+        self._retry_delay_s = float(RECONNECT_MIN_DELAY_S)
+        self._next_retry_at: float | None = None
+        self._started = False
 
     # -- lifecycle -------------------------------------------------------------------
     def start(self) -> None:
         """Connect in the background; paho reconnects with backoff after any loss."""
+        self._started = True
         self._client.connect_async(self.host, self.port, keepalive=self.keepalive_s)
         self._client.loop_start()
 
     def stop(self) -> None:
+        self._started = False
         self._client.disconnect()
         self._client.loop_stop()
         self._connected.clear()
@@ -95,6 +103,16 @@ class MqttSession:
     @property
     def connected(self) -> bool:
         return self._connected.is_set()
+
+    def connection_state(self) -> tuple[str, float | None]:
+        """("connected" | "connecting" | "reconnecting" | "stopped", next try as epoch s)."""
+        if not self._started:
+            return "stopped", None
+        if self.connected:
+            return "connected", None
+        if self._next_retry_at is None:
+            return "connecting", None
+        return "reconnecting", self._next_retry_at
 
     @property
     def generation(self) -> int:
@@ -141,6 +159,8 @@ class MqttSession:
                            reason_code)
             return
         self._generation += 1
+        self._retry_delay_s = float(RECONNECT_MIN_DELAY_S)
+        self._next_retry_at = None
         with self._lock:
             filters = {f: q for f, q, _ in self._subscriptions.values()}
         if filters:
@@ -151,6 +171,14 @@ class MqttSession:
         logger.info("connected to %s:%s (session present: %s)", self.host, self.port,
                     flags.session_present)
         self._notify(True, "connected")
+
+    def _on_connect_failed(self, client, userdata) -> None:
+        logger.warning("cannot reach broker %s:%s; next try in %.0f s", self.host, self.port,
+                       self._retry_delay_s)
+        self._schedule_retry()
+
+    def _schedule_retry(self) -> None:
+        self._schedule_retry()
 
     def _on_subscribed(self, client, userdata, mid, reason_codes, properties) -> None:
         if mid != self._pending_subscribe_mid:
@@ -164,6 +192,8 @@ class MqttSession:
     def _on_disconnected(self, client, userdata, flags, reason_code, properties) -> None:
         self._connected.clear()
         self._ready.clear()
+        self._next_retry_at = time.time() + self._retry_delay_s
+        self._retry_delay_s = min(self._retry_delay_s * 2, RECONNECT_MAX_DELAY_S)
         logger.warning("disconnected from %s:%s: %s", self.host, self.port, reason_code)
         self._notify(False, str(reason_code))
 
