@@ -1,0 +1,130 @@
+"""`tonypi-console`: the operator's desktop application.
+
+`--demo` runs everything in-process (broker, stores, ingest, simulated robots) so a
+newcomer sees a live fleet within seconds; without it the console connects to the lab
+server of the active connection profile, opening the settings on first start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import QStandardPaths, QTimer
+from PySide6.QtWidgets import QApplication, QDialog, QMessageBox
+
+from app.main_window import MainWindow
+from app.theme import apply_theme
+from services.live.feed import LiveFeed
+from services.live.fleet import FleetState
+from services.mqtt_session import MqttSession
+
+logger = logging.getLogger(__name__)
+
+PROFILES_FILE = "connections.toml"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    host: str
+    port: int
+    tls: bool = False
+    username: str | None = None
+    password: str | None = None
+    label: str = ""
+
+
+def _profile_store():
+    from services.connection_profile import ProfileStore
+
+    location = QStandardPaths.StandardLocation.AppConfigLocation
+    folder = Path(QStandardPaths.writableLocation(location))
+    return ProfileStore(folder / PROFILES_FILE)
+
+
+def _open_settings_dialog(parent=None) -> bool:
+    from app.settings_dialog import SettingsDialog
+
+    dialog = SettingsDialog(_profile_store(), parent=parent)
+    return dialog.exec() == QDialog.DialogCode.Accepted
+
+
+def _lab_endpoint() -> Endpoint | None:
+    store = _profile_store()
+    if not store.is_configured() and not _open_settings_dialog():
+        return None
+    profile = store.active()
+    password = store.secret(profile.name, "mqtt") if profile.mqtt.username else None
+    return Endpoint(profile.mqtt.host, profile.mqtt.port, profile.mqtt.tls,
+                    profile.mqtt.username, password, label=profile.name)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tonypi-console", description=__doc__)
+    parser.add_argument("--demo", action="store_true",
+                        help="run an embedded broker, stores, ingest and simulated robots")
+    parser.add_argument("--robots", type=int, default=4, help="simulated robots in --demo")
+    parser.add_argument("--log-level", default="INFO")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("TonyPi Console")
+    app.setOrganizationName("TonyPi")
+    apply_theme(app)
+
+    stack = None
+    if args.demo:
+        from app.demo_stack import DEFAULT_ROBOTS, DemoStack
+
+        robots = dict(list(DEFAULT_ROBOTS.items())[: max(args.robots, 3)])
+        stack = DemoStack(robots=robots)
+        stack.start()
+        endpoint = Endpoint(stack.mqtt_host, stack.mqtt_port, label="demo")
+    else:
+        endpoint = _lab_endpoint()
+        if endpoint is None:
+            return 1
+
+    session = MqttSession(endpoint.host, endpoint.port,
+                          client_id=f"tonypi-console-{uuid.uuid4().hex[:8]}",
+                          username=endpoint.username, password=endpoint.password,
+                          tls=endpoint.tls)
+    fleet = FleetState()
+    feed = LiveFeed(session, fleet)
+    window = MainWindow(fleet, feed, title_suffix=endpoint.label,
+                        open_settings=None if args.demo else lambda: _on_settings(window))
+    feed.start()
+    session.start()
+    window.show()
+    # Ctrl+C in the terminal closes the window like the Quit action does.
+    signal.signal(signal.SIGINT, lambda *_: window.close())
+    keepalive = QTimer()
+    keepalive.start(250)  # lets Python see signals while Qt's loop runs
+    keepalive.timeout.connect(lambda: None)
+    try:
+        return app.exec()
+    finally:
+        feed.stop()
+        session.stop()
+        if stack is not None:
+            stack.stop()
+
+
+def _on_settings(window: MainWindow) -> None:
+    if _open_settings_dialog(window):
+        QMessageBox.information(window, "Connection settings",
+                                "Saved. Restart the console to connect with the new settings.")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

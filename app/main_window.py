@@ -1,0 +1,217 @@
+"""The console's main window: the fleet overview, live pages as tabs, a status bar.
+
+It takes the live model (FleetState) and the feed in its constructor and never touches
+MQTT itself: one GUI-thread timer drains what the paho thread buffered, in one batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QTabWidget
+
+from app.theme import app_icon
+from services.live.feed import LiveFeed
+from services.live.fleet import FleetState
+from services.live.model import SignalKey
+from widgets.fleet_model import FleetTableModel
+from widgets.fleet_view import FleetView
+from widgets.live_page import LivePage
+
+logger = logging.getLogger(__name__)
+
+REFRESH_INTERVAL_MS = 40  # 25 Hz: plots follow the data without burning the CPU
+FLEET_REFRESH_EVERY_TICKS = 5  # the overview at 5 Hz is plenty for people
+STALE_CHECK_EVERY_TICKS = 25  # staleness changes slowly; re-check once a second
+SETTINGS_GROUP = "main_window"
+
+
+class MainWindow(QMainWindow):
+    live_page_opened = Signal(str)
+    frame_applied = Signal(float)  # seconds the GUI-thread refresh took
+
+    def __init__(self, fleet: FleetState, feed: LiveFeed, *, title_suffix: str = "",
+                 open_settings: Callable[[], None] | None = None,
+                 settings: QSettings | None = None) -> None:
+        super().__init__()
+        self.fleet = fleet
+        self.feed = feed
+        self._settings = settings or QSettings()
+        self._open_settings = open_settings
+        self.setWindowTitle("TonyPi Console" + (f" - {title_suffix}" if title_suffix else ""))
+        self.setWindowIcon(app_icon())
+        self.resize(1400, 900)
+
+        self.fleet_model = FleetTableModel()
+        self.fleet_view = FleetView(self.fleet_model)
+        self.fleet_view.robot_opened.connect(self._on_robot_opened)
+        self.tabs = QTabWidget()
+        self.tabs.setTabsClosable(True)
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(self.fleet_view, "Fleet")
+        self.tabs.tabBar().setTabButton(0, self.tabs.tabBar().ButtonPosition.RightSide, None)
+        self.tabs.tabCloseRequested.connect(self._on_tab_close_requested)
+        self.setCentralWidget(self.tabs)
+        self._build_status_bar()
+        self._build_menus()
+
+        self._tick = 0
+        self._timer = QTimer(self)
+        self._timer.setInterval(REFRESH_INTERVAL_MS)
+        self._timer.timeout.connect(self._on_timer_ticked)
+        self._timer.start()
+        self._restore()
+
+    # -- building ----------------------------------------------------------------------
+    def _build_status_bar(self) -> None:
+        self.broker_label = QLabel("Broker: connecting...")
+        self.rate_label = QLabel("0 msg/s")
+        self.age_label = QLabel("no data yet")
+        for label in (self.broker_label, self.rate_label, self.age_label):
+            self.statusBar().addPermanentWidget(label)
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        if self._open_settings is not None:
+            settings = QAction("&Connection settings...", self)
+            settings.setShortcut(QKeySequence.StandardKey.Preferences)
+            settings.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
+            settings.triggered.connect(self._open_settings)
+            file_menu.addAction(settings)
+        quit_action = QAction("&Quit", self)
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+        file_menu.addAction(quit_action)
+
+        view_menu = self.menuBar().addMenu("&View")
+        fleet = QAction("&Fleet overview", self)
+        fleet.setShortcut(QKeySequence("Ctrl+1"))
+        fleet.triggered.connect(lambda: self.tabs.setCurrentIndex(0))
+        view_menu.addAction(fleet)
+        open_live = QAction("Open &live page for selection", self)
+        open_live.setShortcut(QKeySequence("Ctrl+L"))
+        open_live.triggered.connect(self._on_open_selected_triggered)
+        view_menu.addAction(open_live)
+        close_tab = QAction("&Close live page", self)
+        close_tab.setShortcut(QKeySequence.StandardKey.Close)
+        close_tab.triggered.connect(lambda: self._on_tab_close_requested(self.tabs.currentIndex()))
+        view_menu.addAction(close_tab)
+        next_tab = QAction("&Next page", self)
+        next_tab.setShortcut(QKeySequence("Ctrl+PgDown"))
+        next_tab.triggered.connect(
+            lambda: self.tabs.setCurrentIndex((self.tabs.currentIndex() + 1) % self.tabs.count()))
+        view_menu.addAction(next_tab)
+
+        help_menu = self.menuBar().addMenu("&Help")
+        about = QAction("&About", self)
+        about.triggered.connect(lambda: QMessageBox.about(
+            self, "TonyPi Console", "Live monitoring for a fleet of TonyPi robots."))
+        help_menu.addAction(about)
+
+    # -- live pages --------------------------------------------------------------------
+    def live_pages(self) -> list[LivePage]:
+        return [self.tabs.widget(i) for i in range(1, self.tabs.count())
+                if isinstance(self.tabs.widget(i), LivePage)]
+
+    def open_live_page(self, robot_ids: list[str]) -> LivePage:
+        for index in range(1, self.tabs.count()):
+            page = self.tabs.widget(index)
+            if isinstance(page, LivePage) and list(page.robot_ids) == list(robot_ids):
+                self.tabs.setCurrentIndex(index)
+                return page
+        page = LivePage(list(robot_ids))
+        page.window_changed.connect(lambda _s: self._refresh_page(page, time.time(), True))
+        self.tabs.addTab(page, " + ".join(robot_ids))
+        self.tabs.setCurrentWidget(page)
+        self._refresh_page(page, time.time(), force=True)
+        self.live_page_opened.emit(",".join(robot_ids))
+        return page
+
+    def _on_robot_opened(self, robot_id: str) -> None:
+        self.open_live_page([robot_id])
+
+    def _on_open_selected_triggered(self) -> None:
+        robots = self.fleet_view.selected_robots()
+        if robots:
+            self.open_live_page(robots)
+
+    def _on_tab_close_requested(self, index: int) -> None:
+        if index > 0:
+            page = self.tabs.widget(index)
+            self.tabs.removeTab(index)
+            page.deleteLater()
+
+    # -- the one GUI-thread refresh ----------------------------------------------------
+    def _on_timer_ticked(self) -> None:
+        started = time.perf_counter()
+        now = time.time()
+        self._tick += 1
+        dirty = self.fleet.take_dirty()
+        stale_check = self._tick % STALE_CHECK_EVERY_TICKS == 0
+        current = self.tabs.currentWidget()
+        for page in self.live_pages():
+            # Hidden pages keep their buffers; they are drawn when shown.
+            if page is current:
+                self._refresh_page(page, now, force=stale_check, dirty=dirty)
+        if self._tick % FLEET_REFRESH_EVERY_TICKS == 0:
+            self.fleet_model.set_snapshots(self.fleet.snapshots(now), datetime.now(UTC))
+            self._refresh_status_bar(now)
+        self.frame_applied.emit(time.perf_counter() - started)
+
+    def _refresh_page(self, page: LivePage, now: float, force: bool = False,
+                      dirty: set[SignalKey] | None = None) -> None:
+        available = [key for robot in page.robot_ids for key in self.fleet.signals(robot)]
+        keys = page.keys_needed(available)
+        if not force and dirty is not None and not dirty.intersection(keys):
+            return
+        data = self.fleet.read(keys)
+        stale = {key: self.fleet.signal_age_s(key, now) if self.fleet.is_stale(key, now)
+                 else None for key in keys}
+        page.update_data(data, now, stale)
+
+    def _refresh_status_bar(self, now: float) -> None:
+        stats = self.feed.stats()
+        if stats.state == "connected":
+            text = "Broker: connected"
+        elif stats.state == "reconnecting" and stats.next_retry_at:
+            text = f"Broker: reconnecting, next try in {max(stats.next_retry_at - now, 0):.0f} s"
+        else:
+            text = f"Broker: {stats.state}"
+        self.broker_label.setText(text)
+        self.rate_label.setText(f"{stats.messages_per_s:,.0f} msg/s, "
+                                f"{stats.samples_per_s:,.0f} samples/s")
+        age = stats.newest_sample_age_s
+        self.age_label.setText("no data yet" if age is None else f"freshest sample {age:.1f} s old")
+
+    # -- persistence -------------------------------------------------------------------
+    def _restore(self) -> None:
+        self._settings.beginGroup(SETTINGS_GROUP)
+        geometry = self._settings.value("geometry")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        pages = self._settings.value("live_pages", [])
+        current = int(self._settings.value("current_tab", 0) or 0)
+        self._settings.endGroup()
+        for entry in pages if isinstance(pages, list) else [pages]:
+            robots = [r for r in str(entry).split(",") if r]
+            if robots:
+                self.open_live_page(robots)
+        self.tabs.setCurrentIndex(min(current, self.tabs.count() - 1))
+
+    def save_state(self) -> None:
+        self._settings.beginGroup(SETTINGS_GROUP)
+        self._settings.setValue("geometry", self.saveGeometry())
+        self._settings.setValue("live_pages", [",".join(p.robot_ids) for p in self.live_pages()])
+        self._settings.setValue("current_tab", self.tabs.currentIndex())
+        self._settings.endGroup()
+        self._settings.sync()
+
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        self._timer.stop()
+        self.save_state()
+        super().closeEvent(event)
