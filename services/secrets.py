@@ -49,6 +49,19 @@ def set_secret(name: str, value: str) -> None:
         raise SecretUnavailable(f"cannot store {name!r}: no usable keyring ({exc})") from exc
 
 
+def delete_secret(name: str) -> None:
+    """Remove a stored secret; one that is not there is not an error."""
+    import keyring
+    from keyring.errors import KeyringError, PasswordDeleteError
+
+    try:
+        keyring.delete_password(KEYRING_SERVICE, name)
+    except PasswordDeleteError:
+        return
+    except KeyringError as exc:
+        raise SecretUnavailable(f"cannot delete {name!r}: no usable keyring ({exc})") from exc
+
+
 def _from_keyring(name: str) -> tuple[str | None, str | None]:
     try:
         import keyring
