@@ -178,7 +178,8 @@ class MqttSession:
         self._schedule_retry()
 
     def _schedule_retry(self) -> None:
-        self._schedule_retry()
+        self._next_retry_at = time.time() + self._retry_delay_s
+        self._retry_delay_s = min(self._retry_delay_s * 2, RECONNECT_MAX_DELAY_S)
 
     def _on_subscribed(self, client, userdata, mid, reason_codes, properties) -> None:
         if mid != self._pending_subscribe_mid:
@@ -192,8 +193,7 @@ class MqttSession:
     def _on_disconnected(self, client, userdata, flags, reason_code, properties) -> None:
         self._connected.clear()
         self._ready.clear()
-        self._next_retry_at = time.time() + self._retry_delay_s
-        self._retry_delay_s = min(self._retry_delay_s * 2, RECONNECT_MAX_DELAY_S)
+        self._schedule_retry()
         logger.warning("disconnected from %s:%s: %s", self.host, self.port, reason_code)
         self._notify(False, str(reason_code))
 

@@ -97,6 +97,21 @@ class RingBuffer:
         return (np.concatenate((self._t[self._start:], self._t[:wrap])),
                 np.concatenate((self._v[self._start:], self._v[:wrap])))
 
+    def snapshot_since(self, oldest: float) -> tuple[np.ndarray, np.ndarray]:
+        """Copies of the samples at or after `oldest` only, so a short plot window does
+        not copy a long buffer.  Assumes times ascend, as the fleet keeps them."""
+        end = self._start + self._len
+        if end <= self.capacity:
+            segments = [(self._start, end)]
+        else:
+            segments = [(self._start, self.capacity), (0, end - self.capacity)]
+        times, values = [], []
+        for lo, hi in segments:
+            first = lo + int(np.searchsorted(self._t[lo:hi], oldest, side="left"))
+            times.append(self._t[first:hi])
+            values.append(self._v[first:hi])
+        return np.concatenate(times), np.concatenate(values)
+
     def latest(self) -> tuple[float, float] | None:
         if not self._len:
             return None
