@@ -121,7 +121,7 @@ class MainWindow(QMainWindow):
     def open_live_page(self, robot_ids: list[str]) -> LivePage:
         for index in range(1, self.tabs.count()):
             page = self.tabs.widget(index)
-            if isinstance(page, LivePage) and list(page.robot_ids) == list(robot_ids):
+            if isinstance(page, LivePage) and page.robot_ids() == list(robot_ids):
                 self.tabs.setCurrentIndex(index)
                 return page
         page = LivePage(list(robot_ids))
@@ -165,11 +165,11 @@ class MainWindow(QMainWindow):
 
     def _refresh_page(self, page: LivePage, now: float, force: bool = False,
                       dirty: set[SignalKey] | None = None) -> None:
-        available = [key for robot in page.robot_ids for key in self.fleet.signals(robot)]
+        available = [key for robot in page.robot_ids() for key in self.fleet.signals(robot)]
         keys = page.keys_needed(available)
         if not force and dirty is not None and not dirty.intersection(keys):
             return
-        data = self.fleet.read(keys)
+        data = self.fleet.read(keys, since=now - page.window())
         stale = {key: self.fleet.signal_age_s(key, now) if self.fleet.is_stale(key, now)
                  else None for key in keys}
         page.update_data(data, now, stale)
@@ -206,7 +206,7 @@ class MainWindow(QMainWindow):
     def save_state(self) -> None:
         self._settings.beginGroup(SETTINGS_GROUP)
         self._settings.setValue("geometry", self.saveGeometry())
-        self._settings.setValue("live_pages", [",".join(p.robot_ids) for p in self.live_pages()])
+        self._settings.setValue("live_pages", [",".join(p.robot_ids()) for p in self.live_pages()])
         self._settings.setValue("current_tab", self.tabs.currentIndex())
         self._settings.endGroup()
         self._settings.sync()

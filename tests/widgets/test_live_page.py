@@ -1,0 +1,146 @@
+import numpy as np
+import pytest
+
+from tests.widgets.support import NOW_S, key, series, wheel_zoom_in
+from widgets.live_page import PLOT_SPECS, LivePage
+
+
+def robot_data(robot: str, servos: int = 3) -> dict:
+    data = {}
+    for field in ("cpu_percent", "memory_percent", "disk_percent", "cpu_temperature"):
+        data[key(robot, "performance", field)] = series(NOW_S - 60, NOW_S, 1.0)
+    for field in ("percentage", "voltage"):
+        data[key(robot, "battery", field)] = series(NOW_S - 60, NOW_S, 2.0)
+    for servo in range(servos, 0, -1):  # arrival order is not legend order
+        for field in ("temperature", "position"):
+            data[key(robot, "servos", field, f"servo_{servo * 5}")] = series(
+                NOW_S - 60, NOW_S, 0.1, phase=servo)
+    for axis in "xyz":
+        data[key(robot, "imu", f"accel_{axis}")] = series(NOW_S - 60, NOW_S, 0.5)
+        data[key(robot, "imu", f"gyro_{axis}")] = series(NOW_S - 60, NOW_S, 0.5)
+    data[key(robot, "sensors", "value", "ultrasonic_distance")] = series(NOW_S - 60, NOW_S, 1)
+    return data
+
+
+@pytest.fixture
+def make_page(qtbot):
+    def make(robot_ids):
+        page = LivePage(robot_ids)
+        qtbot.addWidget(page)
+        page.resize(1400, 1000)
+        page.show()
+        qtbot.waitExposed(page)
+        return page
+    return make
+
+
+def test_plots_for_every_spec_with_units(make_page):
+    page = make_page(["r1"])
+    titles = [spec.title for spec in PLOT_SPECS]
+    assert titles == ["CPU / memory / disk", "CPU temperature", "Battery", "Battery voltage",
+                      "Servo temperature", "Servo position", "IMU accel", "IMU gyro"]
+    assert page.plot("Battery voltage").plot_item.getAxis("left").labelText == "V"
+    assert page.plot("IMU gyro").plot_item.getAxis("left").labelText == "deg/s"
+    assert page.robots_label.text() == "r1"
+
+
+def test_keys_are_routed_to_their_plots(make_page):
+    page = make_page(["r1"])
+    data = robot_data("r1") | robot_data("other")
+    wanted = page.keys_needed(list(data))
+    assert all(k.robot_id == "r1" and k.measurement != "sensors" for k in wanted)
+    assert len(wanted) == 4 + 2 + 6 + 6
+
+    page.update_data({k: data[k] for k in wanted}, NOW_S, {})
+    cpu = page.plot("CPU / memory / disk")
+    assert [k.field for k in cpu.keys()] == ["cpu_percent", "memory_percent", "disk_percent"]
+    assert [cpu.legend_text(k) for k in cpu.keys()] == ["CPU", "Memory", "Disk"]
+    servo_temp = page.plot("Servo temperature")
+    assert [k.series for k in servo_temp.keys()] == ["servo_5", "servo_10", "servo_15"]
+    assert {k.field for k in servo_temp.keys()} == {"temperature"}
+    assert [k.series for k in page.plot("Servo position").keys()] == [
+        "servo_5", "servo_10", "servo_15"]
+    gyro = page.plot("IMU gyro")
+    assert [gyro.legend_text(k) for k in gyro.keys()] == ["x", "y", "z"]
+    voltage_key = key("r1", "battery", "voltage")
+    np.testing.assert_array_equal(page.plot("Battery voltage").data(voltage_key)[1],
+                                  data[voltage_key][1])
+    # Keys that are not for this page are ignored, even when handed over.
+    page.update_data(data, NOW_S, {})
+    assert sum(len(plot.keys()) for plot in page.plots) == len(wanted)
+
+
+def test_a_servo_appearing_later_gets_a_curve_in_order(make_page):
+    page = make_page(["r1"])
+    page.update_data(robot_data("r1", servos=2), NOW_S, {})
+    first = page.plot("Servo temperature").curve(key("r1", "servos", "temperature", "servo_10"))
+    page.update_data(robot_data("r1", servos=3), NOW_S + 1, {})
+    plot = page.plot("Servo temperature")
+    assert [k.series for k in plot.keys()] == ["servo_5", "servo_10", "servo_15"]
+    assert plot.curve(key("r1", "servos", "temperature", "servo_10")) is first
+
+
+def test_several_robots_are_overlaid_with_their_ids(make_page):
+    page = make_page(["r1", "r2"])
+    data = robot_data("r1") | robot_data("r2")
+    stale_key = key("r2", "battery", "percentage")
+    page.update_data(data, NOW_S, {stale_key: 9.0})
+    battery = page.plot("Battery")
+    assert [battery.legend_text(k) for k in battery.keys()] == [
+        "r1 Charge", "r2 Charge (stale 9 s)"]
+    servo = page.plot("Servo temperature")
+    assert len(servo.keys()) == 6
+    assert servo.legend_text(key("r2", "servos", "temperature", "servo_5")) == "r2 servo_5"
+    assert page.robots_label.text() == "r1, r2"
+
+
+def test_window_selector_and_pause(make_page, qtbot):
+    page = make_page(["r1"])
+    page.update_data(robot_data("r1"), NOW_S, {})
+    assert page.window() == 60
+    assert [page.window_combo.itemText(i) for i in range(3)] == ["1 min", "5 min", "15 min"]
+    with qtbot.waitSignal(page.window_changed) as changed:
+        page.window_combo.setCurrentIndex(2)
+    assert changed.args == [900]
+    assert all(plot.window() == 900 for plot in page.plots)
+    assert page.plot("Battery").x_range() == pytest.approx((NOW_S - 900, NOW_S), abs=1e-3)
+
+    with qtbot.waitSignal(page.paused_changed) as paused:
+        page.pause_button.click()
+    assert paused.args == [True]
+    assert page.pause_button.text() == "Resume"
+    assert all(plot.is_paused() for plot in page.plots)
+    page.update_data(robot_data("r1"), NOW_S + 30, {})
+    assert page.plot("Battery").x_range() == pytest.approx((NOW_S - 900, NOW_S), abs=1e-3)
+    with qtbot.waitSignal(page.paused_changed) as paused:
+        page.pause_button.click()
+    assert paused.args == [False]
+    page.update_data(robot_data("r1"), NOW_S + 30, {})
+    assert page.plot("Battery").x_range() == pytest.approx((NOW_S - 870, NOW_S + 30), abs=1e-3)
+
+
+def test_zooming_one_plot_pauses_the_page_and_lines_up_the_others(make_page, qtbot):
+    page = make_page(["r1"])
+    page.update_data(robot_data("r1"), NOW_S, {})
+    imu = page.plot("IMU accel")
+    with qtbot.waitSignal(page.paused_changed) as paused:
+        wheel_zoom_in(imu)
+    assert paused.args == [True]
+    assert page.pause_button.isChecked()
+    for plot in page.plots:
+        assert plot.x_range() == pytest.approx(imu.x_range(), abs=1e-3)
+    imu.view_box.setXRange(NOW_S - 20, NOW_S - 10, padding=0)
+    assert page.plot("Battery").x_range() == pytest.approx((NOW_S - 20, NOW_S - 10), abs=1e-3)
+
+
+def test_set_window_restores_a_non_standard_choice(make_page, qtbot):
+    page = make_page(["r1"])
+    with qtbot.waitSignal(page.window_changed) as changed:
+        page.set_window(120)
+    assert changed.args == [120]
+    assert page.window_combo.currentText() == "2 min"
+
+
+def test_a_page_needs_a_robot():
+    with pytest.raises(ValueError, match="at least one robot"):
+        LivePage([])

@@ -1,0 +1,298 @@
+"""A page of live charts for one robot, or several robots overlaid in the same charts."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QPalette
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QScrollArea,
+    QStyle,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from services.live.model import SignalKey
+from widgets.live_plot import LivePlot
+
+logger = logging.getLogger(__name__)
+
+WINDOW_CHOICES_S = (60, 300, 900)
+DEFAULT_WINDOW_S = 60
+GRID_COLUMNS = 2
+GRID_SPACING_PX = 8
+
+
+@dataclass(frozen=True, slots=True)
+class SignalPattern:
+    """Which signals go into a plot: exact measurement and field, series as a glob
+    ("" for signals without a series, "*" for every servo)."""
+
+    measurement: str
+    field: str
+    series: str = ""
+    name: str | None = None  # legend name; None: the series id (servo_3)
+
+    def matches(self, key: SignalKey) -> bool:
+        return (key.measurement == self.measurement and key.field == self.field
+                and fnmatchcase(key.series, self.series))
+
+
+@dataclass(frozen=True, slots=True)
+class PlotSpec:
+    title: str
+    unit: str
+    signals: tuple[SignalPattern, ...]
+
+
+PLOT_SPECS: tuple[PlotSpec, ...] = (
+    PlotSpec("CPU / memory / disk", "%", (
+        SignalPattern("performance", "cpu_percent", name="CPU"),
+        SignalPattern("performance", "memory_percent", name="Memory"),
+        SignalPattern("performance", "disk_percent", name="Disk"))),
+    PlotSpec("CPU temperature", "°C", (
+        SignalPattern("performance", "cpu_temperature", name="CPU"),)),
+    PlotSpec("Battery", "%", (SignalPattern("battery", "percentage", name="Charge"),)),
+    PlotSpec("Battery voltage", "V", (SignalPattern("battery", "voltage", name="Voltage"),)),
+    PlotSpec("Servo temperature", "°C", (SignalPattern("servos", "temperature", "*"),)),
+    PlotSpec("Servo position", "deg", (SignalPattern("servos", "position", "*"),)),
+    PlotSpec("IMU accel", "m/s²", tuple(
+        SignalPattern("imu", f"accel_{axis}", name=axis) for axis in "xyz")),
+    PlotSpec("IMU gyro", "deg/s", tuple(
+        SignalPattern("imu", f"gyro_{axis}", name=axis) for axis in "xyz")),
+)
+
+
+def natural_key(text: str) -> tuple:
+    """servo_2 before servo_10."""
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text))
+
+
+def window_label(seconds: int) -> str:
+    return f"{seconds // 60} min" if seconds % 60 == 0 else f"{seconds} s"
+
+
+@dataclass(frozen=True, slots=True)
+class _Route:
+    plot_index: int
+    order: tuple  # legend/colour order within the plot
+    name: str
+
+
+class LivePage(QWidget):
+    """Live charts of `robot_ids` in a grid (see PLOT_SPECS), with a window selector and
+    pause.  Several robots are overlaid in each chart, the robot id in each legend name.
+
+    Feed it like the plots: `update_data(data, now, stale)` with any keys (those not for
+    this page are ignored); `keys_needed(available)` says which keys it wants.
+    """
+
+    window_changed = Signal(int)
+    paused_changed = Signal(bool)
+
+    def __init__(self, robot_ids: list[str], parent: QWidget | None = None,
+                 plot_specs: tuple[PlotSpec, ...] = PLOT_SPECS) -> None:
+        super().__init__(parent)
+        if not robot_ids:
+            raise ValueError("a live page needs at least one robot")
+        self._robot_ids = list(dict.fromkeys(robot_ids))
+        self.plot_specs = plot_specs
+        self._routes: dict[SignalKey, _Route | None] = {}
+        self._plot_keys: list[set[SignalKey]] = [set() for _ in plot_specs]
+        self._paused = False
+        self._syncing_range = False
+
+        self.plots: list[LivePlot] = []
+        grid_host = QWidget()
+        grid = QGridLayout(grid_host)
+        grid.setContentsMargins(0, 0, 0, 0)
+        grid.setSpacing(GRID_SPACING_PX)
+        for index, spec in enumerate(plot_specs):
+            plot = LivePlot(spec.title, spec.unit)
+            plot.set_window(DEFAULT_WINDOW_S)
+            plot.paused_changed.connect(
+                lambda paused, source=plot: self._on_plot_paused(source, paused))
+            plot.view_box.sigXRangeChanged.connect(self._on_plot_x_range_changed)
+            grid.addWidget(plot, index // GRID_COLUMNS, index % GRID_COLUMNS)
+            self.plots.append(plot)
+        for column in range(GRID_COLUMNS):
+            grid.setColumnStretch(column, 1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(grid_host)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 8, 8, 8)
+        layout.setSpacing(8)
+        layout.addLayout(self._build_toolbar())
+        layout.addWidget(scroll, 1)
+
+    def _build_toolbar(self) -> QHBoxLayout:
+        bar = QHBoxLayout()
+        bar.setSpacing(8)
+        self.robots_label = QLabel()
+        self.robots_label.setTextFormat(Qt.TextFormat.PlainText)
+        font = self.robots_label.font()
+        font.setBold(True)
+        font.setPointSizeF(font.pointSizeF() * 1.15)
+        self.robots_label.setFont(font)
+        self.robots_label.setText(", ".join(self._robot_ids))
+        if len(self._robot_ids) > 1:
+            self.robots_label.setToolTip("Curves of these robots are overlaid in each chart")
+        bar.addWidget(self.robots_label)
+        if len(self._robot_ids) > 1:
+            overlaid = QLabel("overlaid")
+            overlaid.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+            bar.addWidget(overlaid)
+        bar.addStretch(1)
+
+        window_caption = QLabel("Window:")
+        self.window_combo = QComboBox()
+        self.window_combo.setAccessibleName("Time window")
+        self.window_combo.setToolTip("How much history the charts show")
+        for seconds in WINDOW_CHOICES_S:
+            self.window_combo.addItem(window_label(seconds), seconds)
+        self.window_combo.setCurrentIndex(WINDOW_CHOICES_S.index(DEFAULT_WINDOW_S))
+        self.window_combo.currentIndexChanged.connect(self._on_window_index_changed)
+        window_caption.setBuddy(self.window_combo)
+        bar.addWidget(window_caption)
+        bar.addWidget(self.window_combo)
+
+        self.pause_button = QToolButton()
+        self.pause_button.setCheckable(True)
+        self.pause_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.pause_button.toggled.connect(self._on_pause_toggled)
+        self._update_pause_button()
+        bar.addWidget(self.pause_button)
+        return bar
+
+    # --- public API -------------------------------------------------------------------
+
+    def robot_ids(self) -> list[str]:
+        return list(self._robot_ids)
+
+    def plot(self, title: str) -> LivePlot:
+        for spec, plot in zip(self.plot_specs, self.plots, strict=True):
+            if spec.title == title:
+                return plot
+        raise KeyError(title)
+
+    def window(self) -> int:
+        return int(self.window_combo.currentData())
+
+    def set_window(self, seconds: int) -> None:
+        index = self.window_combo.findData(int(seconds))
+        if index < 0:  # a window restored from settings that is not a standard choice
+            self.window_combo.addItem(window_label(int(seconds)), int(seconds))
+            index = self.window_combo.count() - 1
+        self.window_combo.setCurrentIndex(index)  # emits window_changed via the handler
+
+    def is_paused(self) -> bool:
+        return self._paused
+
+    def set_paused(self, paused: bool) -> None:
+        self.pause_button.setChecked(paused)  # emits paused_changed via the handler
+
+    def keys_needed(self, available: list[SignalKey]) -> list[SignalKey]:
+        """The keys among `available` that this page draws."""
+        return [key for key in available if self._route(key) is not None]
+
+    def update_data(self, data: dict[SignalKey, tuple[np.ndarray, np.ndarray]], now: float,
+                    stale: dict[SignalKey, float | None]) -> None:
+        """Route each key's (times, values) to its plot; new keys get a curve on the way."""
+        routed: list[dict[SignalKey, tuple[np.ndarray, np.ndarray]]] = [{} for _ in self.plots]
+        grown: set[int] = set()
+        for key, arrays in data.items():
+            route = self._route(key)
+            if route is None:
+                continue
+            if key not in self._plot_keys[route.plot_index]:
+                self._plot_keys[route.plot_index].add(key)
+                grown.add(route.plot_index)
+            routed[route.plot_index][key] = arrays
+        for plot_index in sorted(grown):
+            self._set_plot_curves(plot_index)
+        for plot, plot_data in zip(self.plots, routed, strict=True):
+            plot.update_data(plot_data, now, stale)
+
+    def _set_plot_curves(self, plot_index: int) -> None:
+        keys = sorted(self._plot_keys[plot_index], key=lambda k: self._routes[k].order)
+        self.plots[plot_index].set_curves(keys, {key: self._routes[key].name for key in keys})
+
+    def _route(self, key: SignalKey) -> _Route | None:
+        try:
+            return self._routes[key]
+        except KeyError:
+            pass
+        route = None
+        if key.robot_id in self._robot_ids:
+            robot_index = self._robot_ids.index(key.robot_id)
+            for plot_index, spec in enumerate(self.plot_specs):
+                for pattern_index, pattern in enumerate(spec.signals):
+                    if pattern.matches(key):
+                        name = pattern.name or key.series or key.field
+                        if len(self._robot_ids) > 1:
+                            name = f"{key.robot_id} {name}"
+                        order = (robot_index, pattern_index, natural_key(key.series))
+                        route = _Route(plot_index, order, name)
+                        break
+                if route is not None:
+                    break
+        self._routes[key] = route
+        return route
+
+    # --- handlers ---------------------------------------------------------------------
+
+    def _on_window_index_changed(self, _index: int) -> None:
+        seconds = self.window()
+        for plot in self.plots:
+            plot.set_window(seconds)
+        logger.debug("live page %s: window %d s", self._robot_ids, seconds)
+        self.window_changed.emit(seconds)
+
+    def _on_pause_toggled(self, paused: bool) -> None:
+        self._paused = paused
+        for plot in self.plots:
+            plot.set_paused(paused)
+        self._update_pause_button()
+        self.paused_changed.emit(paused)
+
+    def _on_plot_paused(self, source: LivePlot, paused: bool) -> None:
+        # The operator panned or zoomed one chart: pause the whole page and line the
+        # other charts up with it, so all show the same moment.
+        if paused and not self._paused:
+            self.set_paused(True)
+            self._on_plot_x_range_changed(source.view_box, source.x_range())
+
+    def _on_plot_x_range_changed(self, view_box, x_range) -> None:
+        # While paused, zooming one chart zooms all of them to the same times.
+        if not self._paused or self._syncing_range:
+            return
+        self._syncing_range = True
+        try:
+            for plot in self.plots:
+                if plot.view_box is not view_box:
+                    plot.view_box.setXRange(*x_range, padding=0)
+        finally:
+            self._syncing_range = False
+
+    def _update_pause_button(self) -> None:
+        paused = self.pause_button.isChecked()
+        icon = (QStyle.StandardPixmap.SP_MediaPlay if paused
+                else QStyle.StandardPixmap.SP_MediaPause)
+        self.pause_button.setIcon(self.style().standardIcon(icon))
+        self.pause_button.setText("Resume" if paused else "Pause")
+        self.pause_button.setToolTip("Follow the clock again" if paused
+                                     else "Freeze the charts to inspect them")

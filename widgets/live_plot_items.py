@@ -1,0 +1,106 @@
+"""Building blocks of LivePlot: curve colours, value formats, the fast curve item,
+the legend swatch and the crosshair read-out."""
+
+from __future__ import annotations
+
+import html
+import math
+
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor
+
+# Peak downsampling keeps each bucket's min and max, so one bucket per pixel column
+# already draws every spike; more only costs drawing time.
+DOWNSAMPLE_SAMPLES_PER_PX = 1.0
+
+STALE_COLOR = "#8d949b"  # the STALE badge grey: reads on light and dark backgrounds
+# Qualitative colours that stay readable on white and on near-black (no grey: grey means
+# stale).  Beyond these, hues are spread evenly around the wheel.
+CURVE_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#17becf",
+                "#e377c2", "#bcbd22", "#8c564b")
+
+
+def curve_colors(count: int, dark_background: bool = False) -> list[QColor]:
+    """`count` distinct colours that read on the background (lighter ones on dark)."""
+    if count <= len(CURVE_COLORS):
+        colors = [QColor(c) for c in CURVE_COLORS[:count]]
+        return [c.lighter(135) for c in colors] if dark_background else colors
+    # Evenly spread hues; alternate saturation (dark) or brightness (light) so that
+    # neighbouring hues stay distinguishable.
+    if dark_background:
+        return [QColor.fromHsvF(i / count, 0.85 if i % 2 == 0 else 0.5, 1.0)
+                for i in range(count)]
+    return [QColor.fromHsvF(i / count, 0.9, 0.85 if i % 2 == 0 else 0.6) for i in range(count)]
+
+
+def format_value(value: float) -> str:
+    magnitude = abs(value)
+    if magnitude >= 100:
+        return f"{value:.0f}"
+    if magnitude >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}"
+
+
+def format_stale_age(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.0f} h"
+
+
+class LegendSample(pg.ItemSample):
+    """Legend swatch drawn thicker than the width-1 curve so its colour is recognisable."""
+
+    def paint(self, p, *args):
+        if not self.item.isVisible():
+            super().paint(p, *args)  # pyqtgraph's "hidden" eye
+            return
+        pen = pg.mkPen(self.item.opts["pen"])
+        pen.setWidth(3)
+        pen.setCapStyle(Qt.PenCapStyle.FlatCap)
+        p.setPen(pen)
+        p.drawLine(2, 11, 18, 11)
+
+
+class LiveCurve(pg.PlotDataItem):
+    """A PlotDataItem whose reaction to view-range changes can be held back.
+
+    A refresh moves the x range *and* replaces the data; pyqtgraph would clip and
+    downsample every curve once for each.  While `deferred`, a range change is only
+    noted, and the refresh then updates each curve once.
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.opts["autoDownsampleFactor"] = DOWNSAMPLE_SAMPLES_PER_PX
+        self.deferred = False
+        self.range_dirty = False
+
+    def viewRangeChanged(self, vb=None, ranges=None, changed=None):
+        if self.deferred:
+            self.range_dirty = True
+            return
+        super().viewRangeChanged(vb, ranges, changed)
+
+
+def readout_html(heading: str, entries: list[tuple[str, str, float]], hidden: int,
+                 rows_per_column: int, text_color: str, font_pt: float) -> str:
+    """The crosshair box: `heading` (HTML), then (name, colour, value) rows in columns of
+    `rows_per_column`, and a "+N lower" line when `hidden` curves were left out."""
+    rows = [f"<span style='color:{color}'>&#9632;</span>"
+            f"&nbsp;{html.escape(name)}&nbsp;<b>{format_value(value)}</b>"
+            for name, color, value in entries]
+    if hidden:
+        rows.append(f"<i>+{hidden} lower</i>")
+    if not rows:
+        rows = ["no data here"]
+    columns = math.ceil(len(rows) / rows_per_column)
+    per_column = math.ceil(len(rows) / columns)
+    cells = "".join("<td style='padding-right:8px'>"
+                    + "<br>".join(rows[c * per_column:(c + 1) * per_column]) + "</td>"
+                    for c in range(columns))
+    return (f"<div style='color:{text_color}; font-size:{font_pt}pt'>{heading}"
+            f"<table cellspacing='0'><tr>{cells}</tr></table></div>")
