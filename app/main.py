@@ -70,6 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="run an embedded broker, stores, ingest and simulated robots")
     parser.add_argument("--robots", type=int, default=4, help="simulated robots in --demo")
     parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--run-for", type=float, metavar="S",
+                        help="close after S seconds (demos, screenshots, smoke tests)")
+    parser.add_argument("--screenshot", type=Path, metavar="PNG",
+                        help="with --run-for: save a screenshot of the window just before closing")
+    parser.add_argument("--open", default="", metavar="ROBOTS",
+                        help="comma-separated robot ids whose live page opens at start")
     return parser
 
 
@@ -106,6 +112,10 @@ def main(argv: list[str] | None = None) -> int:
     feed.start()
     session.start()
     window.show()
+    if args.open:
+        QTimer.singleShot(1500, lambda: window.open_live_page(args.open.split(",")))
+    if args.run_for:
+        QTimer.singleShot(int(args.run_for * 1000), lambda: _finish(window, args.screenshot))
     # Ctrl+C in the terminal closes the window like the Quit action does.
     signal.signal(signal.SIGINT, lambda *_: window.close())
     keepalive = QTimer()
@@ -118,6 +128,13 @@ def main(argv: list[str] | None = None) -> int:
         session.stop()
         if stack is not None:
             stack.stop()
+
+
+def _finish(window: MainWindow, screenshot: Path | None) -> None:
+    if screenshot is not None:
+        window.grab().save(str(screenshot))
+        logger.info("screenshot saved to %s", screenshot)
+    window.close()
 
 
 def _on_settings(window: MainWindow) -> None:

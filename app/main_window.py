@@ -19,6 +19,7 @@ from app.theme import app_icon
 from services.live.feed import LiveFeed
 from services.live.fleet import FleetState
 from services.live.model import SignalKey
+from services.wire.topics import is_valid_robot_id
 from widgets.fleet_model import FleetTableModel
 from widgets.fleet_view import FleetView
 from widgets.live_page import LivePage
@@ -197,8 +198,10 @@ class MainWindow(QMainWindow):
         pages = self._settings.value("live_pages", [])
         current = int(self._settings.value("current_tab", 0) or 0)
         self._settings.endGroup()
-        for entry in pages if isinstance(pages, list) else [pages]:
-            robots = [r for r in str(entry).split(",") if r]
+        # QSettings hands back None, a str or a list depending on what was stored.
+        entries = pages if isinstance(pages, list) else [pages] if isinstance(pages, str) else []
+        for entry in entries:
+            robots = [r for r in str(entry).split(",") if is_valid_robot_id(r)]
             if robots:
                 self.open_live_page(robots)
         self.tabs.setCurrentIndex(min(current, self.tabs.count() - 1))

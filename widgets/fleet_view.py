@@ -40,7 +40,7 @@ CELL_MARGIN_PX = 8
 # Widest text each column is sized for (its header may be wider), so widths do not
 # depend on the first robots that happen to arrive.
 COLUMN_SAMPLE_TEXT: dict[Column, str] = {
-    Column.ROBOT: "tonypi_lab_00",
+    Column.ROBOT: "tonypi_raspberrypi_01",  # real ids: tonypi_<hostname>
     Column.STATUS: "OFFLINE__",
     Column.BATTERY: "100",
     Column.CPU: "100",
