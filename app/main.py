@@ -90,10 +90,9 @@ def main(argv: list[str] | None = None) -> int:
 
     stack = None
     if args.demo:
-        from app.demo_stack import DEFAULT_ROBOTS, DemoStack
+        from app.demo_stack import DemoStack, demo_robots
 
-        robots = dict(list(DEFAULT_ROBOTS.items())[: max(args.robots, 3)])
-        stack = DemoStack(robots=robots)
+        stack = DemoStack(robots=demo_robots(max(args.robots, 3)))
         stack.start()
         endpoint = Endpoint(stack.mqtt_host, stack.mqtt_port, label="demo")
     else:

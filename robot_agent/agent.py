@@ -14,6 +14,7 @@ from typing import Any
 
 from robot_agent import AGENT_VERSION
 from robot_agent.collectors import HardwareSource, Reading, choose_hardware
+from robot_agent.collectors.simulation import SimulatedRobot
 from robot_agent.collectors.system import SystemCollector
 from robot_agent.commands import CommandHandler
 from robot_agent.config import AgentConfig
@@ -233,4 +234,9 @@ def build_agent(config: AgentConfig) -> Agent:
                     seq_key=f"seq:{config.robot_id}")
     seed = config.seed if config.seed is not None else zlib.crc32(config.robot_id.encode())
     hardware = choose_hardware(config.simulate, config.scenario, seed)
+    if isinstance(hardware, SimulatedRobot):
+        hardware.time_scale = config.sim_speed
+    elif config.sim_speed != 1.0:
+        logger.warning("sim_speed %.2f ignored: the robot's real hardware runs in real time",
+                       config.sim_speed)
     return Agent(config, Collectors(SystemCollector(), hardware), outbox)

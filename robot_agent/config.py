@@ -8,6 +8,7 @@ the OS keyring only.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 import socket
@@ -31,6 +32,7 @@ DEFAULT_MQTT_PORT = 1883
 DEFAULT_KEEPALIVE_S = 30
 DEFAULT_OUTBOX_MAX_MESSAGES = 200_000  # ~ 5.5 h of every kind at the default rates
 DEFAULT_OUTBOX_MAX_AGE_S = 7 * 24 * 3600.0
+DEFAULT_SIM_SPEED = 1.0  # simulated seconds per second; a demo raises it to show trends fast
 KEYRING_SERVICE = "tonypi"
 ROBOT_ID_PREFIX = "tonypi_"
 _NOT_ALLOWED_IN_ID = re.compile(r"[^A-Za-z0-9_.:-]")
@@ -67,6 +69,7 @@ class AgentConfig:
     seed: int | None = None
     camera_url: str | None = None
     rates_s: Mapping[str, float] = field(default_factory=lambda: DEFAULT_RATES_S)
+    sim_speed: float = DEFAULT_SIM_SPEED  # only the simulation uses it
 
 
 def default_robot_id(hostname: str | None = None) -> str:
@@ -86,6 +89,8 @@ def default_outbox_path() -> Path:
 
 
 _SECTIONS: dict[str, set[str]] = {
+    # sim_speed is left out on purpose: a demo/test knob (TONYPI_AGENT_SIM_SPEED or an
+    # override), never something a robot's configuration file should set.
     "agent": {"robot_id", "scenario", "simulate", "seed", "camera_url"},
     "mqtt": {"host", "port", "username", "tls", "keepalive_s"},
     "rates": set(SAMPLED_KINDS),
@@ -98,6 +103,7 @@ _ENV: dict[tuple[str, str], str] = {
     ("agent", "simulate"): "TONYPI_AGENT_SIMULATE",
     ("agent", "seed"): "TONYPI_AGENT_SEED",
     ("agent", "camera_url"): "TONYPI_AGENT_CAMERA_URL",
+    ("agent", "sim_speed"): "TONYPI_AGENT_SIM_SPEED",
     ("mqtt", "host"): "TONYPI_MQTT_HOST",
     ("mqtt", "port"): "TONYPI_MQTT_PORT",
     ("mqtt", "username"): "TONYPI_MQTT_USERNAME",
@@ -191,7 +197,7 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None,
                 overrides: Mapping[str, Any] | None = None,
                 hostname: str | None = None) -> AgentConfig:
     """File < environment < `overrides` (keys `robot_id`, `scenario`, `simulate`, `seed`,
-    `mqtt_host`, `mqtt_port`, `outbox_path`)."""
+    `sim_speed`, `mqtt_host`, `mqtt_port`, `outbox_path`)."""
     env = os.environ if env is None else env
     values = _read_toml(path) if path is not None else {}
     for (section, key), var in _ENV.items():
@@ -220,6 +226,10 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None,
     if scenario not in SCENARIOS:
         raise ConfigError(f"scenario {scenario!r} unknown; choose one of {', '.join(SCENARIOS)}")
     seed = agent.get("seed")
+    sim_speed = _as_number("agent.sim_speed", agent.get("sim_speed", DEFAULT_SIM_SPEED),
+                           float, 0.01)
+    if not math.isfinite(sim_speed):
+        raise ConfigError(f"agent.sim_speed: must be finite, got {agent['sim_speed']!r}")
     username = mqtt.get("username") or None
     rate_values = dict(DEFAULT_RATES_S)
     for kind, value in rates.items():
@@ -230,6 +240,7 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None,
         simulate=_as_bool("agent.simulate", agent.get("simulate", False)),
         seed=None if seed in (None, "") else _as_number("agent.seed", seed, int, 0),
         camera_url=agent.get("camera_url") or None,
+        sim_speed=sim_speed,
         mqtt=MqttConfig(
             host=str(mqtt.get("host", "localhost")),
             port=_as_number("mqtt.port", mqtt.get("port", DEFAULT_MQTT_PORT), int, 1),

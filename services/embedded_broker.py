@@ -20,7 +20,17 @@ Where amqtt 0.12.1 differs from Mosquitto, and what this module does about it:
 - QoS 0 publishes reach subscribers at the subscription's QoS (they are upgraded).
 - On connect, amqtt also sends a client the retained messages matching any filter that
   *any* client subscribed to.  MqttSession and the agent's publisher dispatch by their
-  own filters, so such strays are ignored.
+  own filters, so such strays are ignored.  Messages queued for a persistent session
+  while it was away arrive with the retain flag set.
+- While a client connects, amqtt walks its subscription table and awaits between steps;
+  another client subscribing meanwhile raised "dictionary changed size during
+  iteration", which killed the connecting client's session half-way: the broker dropped
+  the connection (leaking its socket until garbage collection) and the client had to
+  reconnect.  Robots starting together hit it.  `_SnapshotIterDict` makes that walk go
+  over a snapshot.
+- amqtt's own connection close drains first and gives up if that fails (a peer that
+  vanished), so such sockets stayed open until garbage collection (seen in the tests as
+  ResourceWarnings); `_Broker.stream_connected` closes every connection it served.
 """
 
 from __future__ import annotations
@@ -41,6 +51,27 @@ LISTENER = "default"
 # amqtt logs every connection at INFO; the demo's console log should show ours only.
 AMQTT_LOG_LEVEL = logging.WARNING
 QUIET_LOGGERS = ("amqtt", "transitions")
+
+
+class _SnapshotIterDict(dict):
+    """A dict whose `for key in d` walks a copy of the keys (see the module docstring)."""
+
+    def __iter__(self):
+        return iter(list(super().__iter__()))
+
+
+class _Broker(Broker):
+    def __init__(self, config: dict[str, Any]) -> None:
+        super().__init__(config)
+        self._subscriptions = _SnapshotIterDict()  # start() clears it, keeping the type
+
+    async def stream_connected(self, reader: asyncio.StreamReader,
+                               writer: asyncio.StreamWriter, listener_name: str) -> None:
+        try:
+            await super().stream_connected(reader, writer, listener_name)
+        finally:
+            # The connection is over; amqtt's own close may have given up (docstring).
+            writer.close()
 
 
 class LoopbackAuthPlugin(BaseAuthPlugin):
@@ -168,7 +199,7 @@ class EmbeddedBroker:
     async def _serve(self) -> None:
         self._stop_requested = asyncio.Event()
         # Built inside the running loop: amqtt creates futures and queues in __init__.
-        broker = Broker(_broker_config(self.host, self._requested_port))
+        broker = _Broker(_broker_config(self.host, self._requested_port))
         await broker.start()
         try:
             self._port = self._bound_port(broker)

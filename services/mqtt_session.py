@@ -193,6 +193,9 @@ class MqttSession:
     def _on_disconnected(self, client, userdata, flags, reason_code, properties) -> None:
         self._connected.clear()
         self._ready.clear()
+        if not self._started:
+            logger.info("disconnected from %s:%s", self.host, self.port)
+            return
         self._schedule_retry()
         logger.warning("disconnected from %s:%s: %s", self.host, self.port, reason_code)
         self._notify(False, str(reason_code))

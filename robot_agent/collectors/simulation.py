@@ -5,7 +5,9 @@ robot: a servo heats because it carries load (first-order thermal model toward
 ambient + gain * load), the battery drains because the servos draw current, and
 stopping the robot cools it down.  Everything random comes from one seeded
 `random.Random`, and time only moves through `advance`, so a scenario can be replayed
-exactly and run minutes of robot time in milliseconds.
+exactly and run minutes of robot time in milliseconds.  `time_scale` makes a live robot
+(driven by `update`) age faster than the wall clock, so a demo shows a servo overheating
+in seconds rather than minutes; the timestamps it reports stay on the wall clock.
 """
 
 from __future__ import annotations
@@ -110,10 +112,11 @@ class SimulatedRobot:
     hardware_mode = "simulation"
 
     def __init__(self, scenario: str = "normal", seed: int = 0,
-                 start: datetime | None = None) -> None:
+                 start: datetime | None = None, time_scale: float = 1.0) -> None:
         if scenario not in SCENARIOS:
             raise ValueError(f"unknown scenario {scenario!r}; choose one of {SCENARIOS}")
         self.scenario = scenario
+        self.time_scale = time_scale  # simulated seconds per wall-clock second in update()
         self._rng = random.Random(seed)
         self._start = start or datetime.now(UTC)
         self.elapsed_s = 0.0
@@ -146,13 +149,25 @@ class SimulatedRobot:
     # -- time ---------------------------------------------------------------------------
 
     @property
+    def time_scale(self) -> float:
+        return self._time_scale
+
+    @time_scale.setter
+    def time_scale(self, value: float) -> None:
+        if not (math.isfinite(value) and value > 0):
+            raise ValueError(f"time_scale must be a positive number, got {value!r}")
+        self._time_scale = float(value)
+
+    @property
     def now(self) -> datetime:
-        return self._start + timedelta(seconds=self.elapsed_s)
+        # Wall-clock time: a sped-up robot must not date its jobs in the future.
+        return self._start + timedelta(seconds=self.elapsed_s / self._time_scale)
 
     def update(self, now_s: float) -> None:
-        """Advance by the monotonic time since the previous call (the first sets the base)."""
+        """Advance by the monotonic time since the previous call (the first sets the base),
+        times `time_scale`."""
         if self._last_now_s is not None and now_s > self._last_now_s:
-            self.advance(now_s - self._last_now_s)
+            self.advance((now_s - self._last_now_s) * self._time_scale)
         self._last_now_s = now_s if self._last_now_s is None else max(now_s, self._last_now_s)
 
     def advance(self, dt_s: float) -> None:
