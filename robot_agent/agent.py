@@ -126,7 +126,12 @@ class Agent:
             self._ip_address = SystemCollector.ip_address()  # DHCP may have moved us
             return self.status_data()
         if kind == "performance":
-            return self.system.performance()
+            data = self.system.performance()
+            simulated_soc = getattr(self.hardware, "soc_temperature", None)
+            if data.get("cpu_temperature") is None and simulated_soc is not None:
+                with self._hw_lock:
+                    data["cpu_temperature"] = simulated_soc(data.get("cpu_percent"))
+            return data
         with self._hw_lock:
             return getattr(self.hardware, kind)()
 

@@ -82,6 +82,10 @@ def voltage_to_percentage(pack_voltage: float) -> float:
     return 100.0
 
 
+SOC_IDLE_C = 45.0
+SOC_C_PER_CPU_PCT = 0.25
+
+
 class _Servo:
     def __init__(self, servo_id: int, name: str, rng: random.Random) -> None:
         self.id, self.name = servo_id, name
@@ -282,6 +286,12 @@ class SimulatedRobot:
         return events
 
     # -- readings -----------------------------------------------------------------------
+
+    def soc_temperature(self, cpu_percent: float | None) -> float:
+        """A Pi 5 SoC under its fan: ~45 C idle, ~70 C flat out; for hosts without a
+        thermal sensor (containers, CI) so the simulated robot still reports one."""
+        load = 0.0 if cpu_percent is None else min(max(cpu_percent, 0.0), 100.0)
+        return round(SOC_IDLE_C + SOC_C_PER_CPU_PCT * load + self._rng.gauss(0, 0.3), 1)
 
     def battery(self) -> Reading:
         resting = pack_voltage_at(self.soc_pct)

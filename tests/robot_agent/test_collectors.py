@@ -102,3 +102,20 @@ def test_failing_sdk_reads_give_none_and_are_counted(controller_sdk, caplog):
     assert hardware.battery() is None and hardware.battery() is None
     assert hardware.read_errors == 2
     assert sum("reading battery failed" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_simulated_robot_reports_a_cpu_temperature_where_the_host_has_none(tmp_path,
+                                                                           monkeypatch):
+    from robot_agent.agent import build_agent
+    from robot_agent.collectors.system import SystemCollector
+    from robot_agent.config import load_config
+
+    monkeypatch.setattr(SystemCollector, "cpu_temperature", lambda self: None)
+    config = load_config(env={}, overrides={"robot_id": "soc_test", "simulate": True,
+                                            "outbox_path": str(tmp_path / "o.db")})
+    agent = build_agent(config)
+    try:
+        data = agent.read("performance")
+    finally:
+        agent.outbox.close()
+    assert 40.0 <= data["cpu_temperature"] <= 80.0
