@@ -1,0 +1,350 @@
+"""The alert rule engine: samples and robot events in, alert changes out.
+
+One small state machine per (robot, alert type, source).  A condition must hold
+continuously for `raise_after_s` of *sample* time before it raises (so a short spike or
+a value flapping around the threshold raises nothing), a warning that holds beyond the
+critical level as long escalates the same alert, and an alert clears only after the
+value is back past the warning level by a hysteresis margin for `clear_after_s`.
+
+Pure: no database, no MQTT, no wall clock.  The ingest service turns the returned
+AlertChange values into rows (services.alerts.store) and announcements.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from services.alerts.rules import (
+    CONNECTIVITY_OFFLINE,
+    CONNECTIVITY_OK,
+    CONNECTIVITY_SOURCE,
+    CONNECTIVITY_STATES,
+    CRITICAL,
+    EMERGENCY_SOURCE,
+    METRICS,
+    NETWORK_ALERT_TYPE,
+    SAMPLE_METRICS,
+    SYSTEM_ALERT_TYPE,
+    WARNING,
+    Metric,
+    RuleSettings,
+    breach_text,
+    clear_limit,
+    cleared_text,
+    connectivity_text,
+    disabled_text,
+    emergency_text,
+    is_clear,
+    level,
+    servo_source,
+)
+
+if TYPE_CHECKING:
+    from services.records.repositories import Threshold
+    from services.wire.model import Sample
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["AlertChange", "AlertEngine", "RuleSettings"]
+
+RAISED = "raised"
+ESCALATED = "escalated"
+RESOLVED = "resolved"
+
+AlertKey = tuple[str, str, str]  # (robot_id, alert_type, source)
+DEFAULT_SETTINGS = RuleSettings()  # frozen, with a read-only hysteresis map: safe to share
+
+
+@dataclass(frozen=True)
+class AlertChange:
+    kind: str  # "raised" | "escalated" | "resolved"
+    robot_id: str
+    alert_type: str
+    source: str
+    severity: str  # after the change; for resolved the last one
+    value: float | None
+    threshold: float | None
+    title: str
+    message: str
+    at: datetime  # aware UTC: the sample/event time that completed the condition
+    details: dict[str, Any]
+
+
+@dataclass(slots=True)
+class _State:
+    """Everything remembered per key: a few fields, never a history of samples."""
+
+    last_at: datetime | None = None  # newest sample/event time seen (older ones ignored)
+    severity: str | None = None  # severity of the open alert, None when nothing is open
+    warn_since: datetime | None = None  # start of the current run beyond warning
+    crit_since: datetime | None = None  # start of the current run beyond critical
+    clear_since: datetime | None = None  # start of the current run past the clear limit
+
+
+class AlertEngine:
+    def __init__(self, thresholds: Callable[[str], Mapping[str, Threshold]],
+                 settings: RuleSettings = DEFAULT_SETTINGS) -> None:
+        self._thresholds = thresholds
+        self.settings = settings
+        self._states: OrderedDict[AlertKey, _State] = OrderedDict()  # oldest-touched first
+        self._cache: OrderedDict[str, tuple[datetime, Mapping[str, Threshold]]] = OrderedDict()
+        # The ingest may feed batches and stale checks from different threads.
+        self._lock = threading.Lock()
+        self._cap_warned = False
+
+    # -- inputs ---------------------------------------------------------------------
+
+    def observe_sample(self, sample: Sample) -> list[AlertChange]:
+        """Every alerting field of one wire sample (servo samples per servo_id)."""
+        changes: list[AlertChange] = []
+        for metric in SAMPLE_METRICS.get(sample.measurement, ()):
+            value = sample.fields.get(metric.field)
+            if value is None or isinstance(value, bool):
+                continue
+            if metric.source is not None:
+                source = metric.source
+            elif sample.series:
+                source = servo_source(sample.series)
+            else:  # a servo reading without its id cannot be told apart from the others
+                continue
+            changes += self.observe(sample.robot_id, metric.metric_type, source,
+                                    value, sample.time)
+        return changes
+
+    def observe(self, robot_id: str, metric_type: str, source: str, value: float,
+                at: datetime) -> list[AlertChange]:
+        metric = METRICS.get(metric_type)
+        if metric is None:
+            raise ValueError(f"unknown metric type {metric_type!r}; known: {sorted(METRICS)}")
+        at = _utc(at)
+        value = float(value)
+        if not math.isfinite(value):
+            return []
+        with self._lock:
+            state = self._touch((robot_id, metric.alert_type, source))
+            # Equal times are the same point redelivered: ignore them too.
+            if state.last_at is not None and at <= state.last_at:
+                return []
+            state.last_at = at
+            threshold = self._threshold(robot_id, metric_type, at)
+            return self._evaluate(state, robot_id, metric, source, value, at, threshold)
+
+    def observe_connectivity(self, robot_id: str, state: str,
+                             at: datetime) -> list[AlertChange]:
+        """"stale" raises a warning, "offline" a critical (escalating a stale one) at once:
+        the ingest has already waited for the silence.  "ok" resolves at once."""
+        if state not in CONNECTIVITY_STATES:
+            raise ValueError(f"connectivity state must be one of {CONNECTIVITY_STATES}, "
+                             f"not {state!r}")
+        at = _utc(at)
+        with self._lock:
+            key = (robot_id, NETWORK_ALERT_TYPE, CONNECTIVITY_SOURCE)
+            current = self._touch(key)
+            if current.last_at is not None and at < current.last_at:
+                return []
+            current.last_at = at
+            title, message = connectivity_text(robot_id, state)
+            details = {"connectivity": state}
+            if state == CONNECTIVITY_OK:
+                if current.severity is None:
+                    return []
+                return [self._close(current, key, None, None, title, message, at, details)]
+            wanted = CRITICAL if state == CONNECTIVITY_OFFLINE else WARNING
+            return self._open_or_escalate(current, key, wanted, title, message, at, details)
+
+    def observe_emergency(self, robot_id: str, stopped: bool, reason: str | None,
+                          at: datetime) -> list[AlertChange]:
+        at = _utc(at)
+        with self._lock:
+            key = (robot_id, SYSTEM_ALERT_TYPE, EMERGENCY_SOURCE)
+            current = self._touch(key)
+            if current.last_at is not None and at < current.last_at:
+                return []
+            current.last_at = at
+            title, message = emergency_text(robot_id, stopped, reason)
+            details = {"emergency_stopped": bool(stopped), "reason": reason}
+            if not stopped:
+                if current.severity is None:
+                    return []
+                return [self._close(current, key, None, None, title, message, at, details)]
+            return self._open_or_escalate(current, key, CRITICAL, title, message, at, details)
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    def resume(self, open_alerts: Iterable[tuple[str, str, str, str]]) -> None:
+        """Seed the open alerts (e.g. AlertStore.open_keys()) after a restart, so the
+        engine neither raises them again nor forgets to resolve them."""
+        with self._lock:
+            count = 0
+            for robot_id, alert_type, source, severity in open_alerts:
+                self._touch((robot_id, alert_type, source)).severity = severity
+                count += 1
+            logger.info("alert engine resumed %d open alerts", count)
+
+    def forget(self, robot_id: str, alert_type: str, source: str) -> None:
+        """Drop one key's state, e.g. after an operator resolved the alert by hand: a
+        condition that still holds then raises a new alert after raise_after_s."""
+        with self._lock:
+            self._states.pop((robot_id, alert_type, source), None)
+
+    def invalidate(self, robot_id: str | None = None) -> None:
+        """Re-read thresholds on the next sample: one robot's, or everyone's (None)."""
+        with self._lock:
+            if robot_id is None:
+                self._cache.clear()
+            else:
+                self._cache.pop(robot_id, None)
+
+    def open_alerts(self) -> list[tuple[str, str, str, str]]:
+        """(robot_id, alert_type, source, severity) of every alert the engine holds open."""
+        with self._lock:
+            return [(*key, state.severity) for key, state in self._states.items()
+                    if state.severity is not None]
+
+    @property
+    def key_count(self) -> int:
+        return len(self._states)
+
+    # -- the state machine --------------------------------------------------------
+
+    def _evaluate(self, state: _State, robot_id: str, metric: Metric, source: str,
+                  value: float, at: datetime,
+                  threshold: Threshold | None) -> list[AlertChange]:
+        key = (robot_id, metric.alert_type, source)
+        if threshold is None or not threshold.enabled:
+            state.warn_since = state.crit_since = state.clear_since = None
+            if state.severity is None:
+                return []
+            title, message = disabled_text(metric, source)
+            return [self._close(state, key, value, None, title, message, at,
+                                {"metric_type": metric.metric_type,
+                                 "reason": "threshold disabled"})]
+        margin = self.settings.margin(metric.metric_type)
+        severity_now = level(value, threshold)
+        # A run restarts whenever one sample breaks it: flapping never accumulates.
+        state.warn_since = (state.warn_since or at) if severity_now is not None else None
+        state.crit_since = (state.crit_since or at) if severity_now == CRITICAL else None
+        state.clear_since = ((state.clear_since or at) if is_clear(value, threshold, margin)
+                             else None)
+        hold = self.settings.raise_after_s
+
+        def details(held_s: float) -> dict[str, Any]:
+            return {"metric_type": metric.metric_type, "hold_s": hold,
+                    "held_s": round(held_s, 3), "warning": threshold.warning,
+                    "critical": threshold.critical, "low_is_bad": threshold.low_is_bad,
+                    "hysteresis": margin, "clear_at": clear_limit(threshold, margin),
+                    "threshold_scope": "global" if threshold.robot_id is None else "robot"}
+
+        crit_held = _held(state.crit_since, at)
+        warn_held = _held(state.warn_since, at)
+        if state.severity is None:
+            if crit_held is not None and crit_held >= hold:
+                new, held = CRITICAL, crit_held
+            elif warn_held is not None and warn_held >= hold:
+                new, held = WARNING, warn_held
+            else:
+                return []
+            state.severity = new
+            return [self._breach(RAISED, key, metric, new, value, threshold, held, at,
+                                 details(held))]
+        if state.severity != CRITICAL and crit_held is not None and crit_held >= hold:
+            state.severity = CRITICAL
+            return [self._breach(ESCALATED, key, metric, CRITICAL, value, threshold,
+                                 crit_held, at, details(crit_held))]
+        clear_held = _held(state.clear_since, at)
+        if clear_held is not None and clear_held >= self.settings.clear_after_s:
+            title, message = cleared_text(metric, source, value, threshold, margin, clear_held)
+            limit = threshold.critical if state.severity == CRITICAL else threshold.warning
+            return [self._close(state, key, value, limit, title, message, at,
+                                {**details(clear_held), "hold_s": self.settings.clear_after_s})]
+        return []
+
+    def _breach(self, kind: str, key: AlertKey, metric: Metric, severity: str, value: float,
+                threshold: Threshold, held_s: float, at: datetime,
+                details: dict[str, Any]) -> AlertChange:
+        limit = threshold.critical if severity == CRITICAL else threshold.warning
+        title, message = breach_text(metric, key[2], severity, value, limit,
+                                     threshold.low_is_bad, held_s)
+        return AlertChange(kind, *key, severity, value, limit, title, message, at, details)
+
+    def _open_or_escalate(self, state: _State, key: AlertKey, wanted: str, title: str,
+                          message: str, at: datetime,
+                          details: dict[str, Any]) -> list[AlertChange]:
+        if state.severity is None:
+            state.severity = wanted
+            return [AlertChange(RAISED, *key, wanted, None, None, title, message, at, details)]
+        if wanted == CRITICAL and state.severity != CRITICAL:
+            state.severity = CRITICAL
+            return [AlertChange(ESCALATED, *key, CRITICAL, None, None, title, message, at,
+                                details)]
+        return []  # never de-escalate: an offline robot that turns stale stays critical
+
+    @staticmethod
+    def _close(state: _State, key: AlertKey, value: float | None, threshold: float | None,
+               title: str, message: str, at: datetime,
+               details: dict[str, Any]) -> AlertChange:
+        severity = state.severity or WARNING
+        state.severity = None
+        state.warn_since = state.crit_since = state.clear_since = None
+        return AlertChange(RESOLVED, *key, severity, value, threshold, title, message, at,
+                           details)
+
+    # -- bookkeeping ----------------------------------------------------------------
+
+    def _touch(self, key: AlertKey) -> _State:
+        state = self._states.get(key)
+        if state is None:
+            state = self._states[key] = _State()
+            self._evict()
+        else:
+            self._states.move_to_end(key)
+        return state
+
+    def _evict(self) -> None:
+        """Keep at most max_keys states, dropping the least recently used idle ones.
+
+        An idle state holds no open alert, so dropping it loses at most a pending run;
+        open alerts are never dropped (they would be raised twice)."""
+        excess = len(self._states) - self.settings.max_keys
+        if excess <= 0:
+            return
+        victims: list[AlertKey] = []
+        for key, state in self._states.items():  # oldest first: usually stops at once
+            if state.severity is None:
+                victims.append(key)
+                if len(victims) == excess:
+                    break
+        for key in victims:
+            del self._states[key]
+        if len(self._states) > self.settings.max_keys and not self._cap_warned:
+            self._cap_warned = True
+            logger.warning("alert engine holds %d open alerts, above max_keys=%d",
+                           len(self._states), self.settings.max_keys)
+
+    def _threshold(self, robot_id: str, metric_type: str, at: datetime) -> Threshold | None:
+        cached = self._cache.get(robot_id)
+        ttl = self.settings.thresholds_ttl_s
+        if cached is None or abs((at - cached[0]).total_seconds()) >= ttl:
+            cached = (at, dict(self._thresholds(robot_id)))
+            self._cache[robot_id] = cached
+            while len(self._cache) > self.settings.max_keys:
+                self._cache.popitem(last=False)
+        self._cache.move_to_end(robot_id)
+        return cached[1].get(metric_type)
+
+
+def _held(since: datetime | None, at: datetime) -> float | None:
+    return None if since is None else (at - since).total_seconds()
+
+
+def _utc(at: datetime) -> datetime:
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError(f"naive datetime {at!r}: alert times must be timezone-aware")
+    return at.astimezone(UTC)
