@@ -15,14 +15,18 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QStandardPaths, QTimer
+from PySide6.QtCore import QSettings, QStandardPaths, QTimer
 from PySide6.QtWidgets import QApplication, QDialog, QMessageBox
 
 from app.main_window import MainWindow
 from app.theme import apply_theme
+from services.auth import AuthUser
 from services.live.feed import LiveFeed
 from services.live.fleet import FleetState
 from services.mqtt_session import MqttSession
+from services.records.db import Database
+from services.records.errors import RecordsUnavailable
+from services.records.users import UserRepository, ensure_demo_account
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +41,8 @@ class Endpoint:
     username: str | None = None
     password: str | None = None
     label: str = ""
+    records_url: str | None = None
+    records_password: str | None = None
 
 
 def _profile_store():
@@ -61,7 +67,24 @@ def _lab_endpoint() -> Endpoint | None:
     profile = store.active()
     password = store.secret(profile.name, "mqtt") if profile.mqtt.username else None
     return Endpoint(profile.mqtt.host, profile.mqtt.port, profile.mqtt.tls,
-                    profile.mqtt.username, password, label=profile.name)
+                    profile.mqtt.username, password, label=profile.name,
+                    records_url=profile.records_url(),
+                    records_password=store.secret(profile.name, "database"))
+
+
+def _sign_in(database: Database, notice: str | None = None,
+             auto: tuple[str, str] | None = None) -> AuthUser | None:
+    """The console opens with a sign-in; `auto` signs in unattended (demo smoke runs)."""
+    def authenticate(username: str, password: str) -> AuthUser:
+        with database.session() as session:
+            return UserRepository(session).authenticate(username, password)
+
+    if auto is not None:
+        return authenticate(*auto)
+    from app.login_dialog import LoginDialog
+
+    dialog = LoginDialog(authenticate, QSettings(), notice=notice)
+    return dialog.user if dialog.exec() == QDialog.DialogCode.Accepted else None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -94,11 +117,32 @@ def main(argv: list[str] | None = None) -> int:
 
         stack = DemoStack(robots=demo_robots(max(args.robots, 3)))
         stack.start()
-        endpoint = Endpoint(stack.mqtt_host, stack.mqtt_port, label="demo")
+        endpoint = Endpoint(stack.mqtt_host, stack.mqtt_port, label="demo",
+                            records_url=stack.records_url)
+        database = stack.database
+        demo_login = ensure_demo_account(database)
+        logger.warning("demo account: user %r, password %r", *demo_login)
+        notice = (f"Demo account: user <b>{demo_login[0]}</b>, "
+                  f"password <b>{demo_login[1]}</b> (also printed in the terminal).")
+        user = _sign_in(database, notice, auto=demo_login if args.run_for else None)
     else:
         endpoint = _lab_endpoint()
         if endpoint is None:
             return 1
+        if endpoint.records_url is None:
+            QMessageBox.critical(None, "TonyPi Console", "The connection profile names no "
+                                 "PostgreSQL server; users and alerts live there.")
+            return 1
+        database = Database(endpoint.records_url, password=endpoint.records_password)
+        try:
+            user = _sign_in(database)
+        except RecordsUnavailable as exc:
+            QMessageBox.critical(None, "TonyPi Console", f"Cannot reach the records: {exc}")
+            return 1
+    if user is None:
+        if stack is not None:
+            stack.stop()
+        return 1
 
     session = MqttSession(endpoint.host, endpoint.port,
                           client_id=f"tonypi-console-{uuid.uuid4().hex[:8]}",
@@ -106,7 +150,8 @@ def main(argv: list[str] | None = None) -> int:
                           tls=endpoint.tls)
     fleet = FleetState()
     feed = LiveFeed(session, fleet)
-    window = MainWindow(fleet, feed, title_suffix=endpoint.label,
+    window = MainWindow(fleet, feed, title_suffix=f"{endpoint.label} - {user.username} "
+                                                  f"({user.role})",
                         open_settings=None if args.demo else lambda: _on_settings(window))
     feed.start()
     session.start()
