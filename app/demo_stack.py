@@ -23,6 +23,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from robot_agent.agent import Agent, build_agent
 from robot_agent.config import SCENARIOS, load_config
+from services.alerts.engine import AlertEngine
+from services.alerts.service import database_thresholds
 from services.embedded_broker import EmbeddedBroker
 from services.history.sql_store import SqlHistoryStore
 from services.ingest.service import IngestService
@@ -160,7 +162,8 @@ class DemoStack:
         session = MqttSession(MQTT_HOST, self.broker.port, client_id=INGEST_CLIENT_ID,
                               clean_session=False, manual_ack=True)
         self.ingest = IngestService(session, self.history, self.database,
-                                    self._ingest_settings)
+                                    self._ingest_settings,
+                                    alerts=AlertEngine(database_thresholds(self.database)))
         self.ingest.start()
         # Subscribed before any robot speaks, so the records see every robot's birth.
         if not session.wait_connected(timeout_s):

@@ -153,6 +153,11 @@ def main(argv: list[str] | None = None) -> int:
     window = MainWindow(fleet, feed, title_suffix=f"{endpoint.label} - {user.username} "
                                                   f"({user.role})",
                         open_settings=None if args.demo else lambda: _on_settings(window))
+    from app.alerts_page import install_alerts_page
+
+    history_store = _open_history(stack)
+    install_alerts_page(window, database=database, session=session, user=user,
+                        history_store=history_store)
     feed.start()
     session.start()
     window.show()
@@ -172,6 +177,13 @@ def main(argv: list[str] | None = None) -> int:
         session.stop()
         if stack is not None:
             stack.stop()
+        elif database is not None:
+            database.dispose()
+
+
+def _open_history(stack):
+    """The demo's SQL history; a lab's history store comes with the history pages."""
+    return stack.history if stack is not None else None
 
 
 def _finish(window: MainWindow, screenshot: Path | None) -> None:

@@ -142,7 +142,8 @@ class MainWindow(QMainWindow):
             self.open_live_page(robots)
 
     def _on_tab_close_requested(self, index: int) -> None:
-        if index > 0:
+        # Only live pages close; the fleet and alerts pages are part of the window.
+        if isinstance(self.tabs.widget(index), LivePage):
             page = self.tabs.widget(index)
             self.tabs.removeTab(index)
             page.deleteLater()

@@ -26,8 +26,10 @@ from widgets.live_plot_items import (
     LegendSample,
     LiveCurve,
     curve_colors,
+    fitted_range,
     format_stale_age,
     readout_html,
+    value_bounds,
 )
 
 logger = logging.getLogger(__name__)
@@ -67,6 +69,10 @@ class LivePlot(QWidget):
         self._colors: dict[SignalKey, QColor] = {}
         self._data: dict[SignalKey, tuple[np.ndarray, np.ndarray]] = {}
         self._signature: dict[SignalKey, tuple[int, float, float]] = {}
+        self._bounds: dict[SignalKey, tuple[float, float] | None] = {}  # y min, max of data
+        self._processed_span: float | None = None  # x span the curves were clipped for
+        self._followed_x: tuple[float, float] | None = None  # the ranges _follow set last
+        self._followed_y: tuple[float, float] | None = None
         self._stale: dict[SignalKey, float | None] = {}
         self._legend_text: dict[SignalKey, str] = {}
         self._setting_range = False
@@ -84,7 +90,6 @@ class LivePlot(QWidget):
         self.plot_item.hideButtons()  # the "A" button fights with following the clock
         self.plot_item.setMenuEnabled(False)
         self.view_box.setAutoVisible(y=True)  # y fits what is in the window, not all data
-        self.view_box.enableAutoRange(axis="y")
         self.view_box.setMouseEnabled(x=True, y=False)
         self.view_box.sigRangeChangedManually.connect(self._on_range_changed_manually)
         left = self.plot_item.getAxis("left")
@@ -145,7 +150,8 @@ class LivePlot(QWidget):
             curve = self._curves.pop(key)
             self.legend.removeItem(curve)
             self.plot_item.removeItem(curve)
-            for store in (self._data, self._signature, self._stale, self._legend_text):
+            for store in (self._data, self._signature, self._bounds, self._stale,
+                          self._legend_text):
                 store.pop(key, None)
         self._keys = keys
         self._names = {key: names.get(key, key.label) for key in keys}
@@ -208,28 +214,42 @@ class LivePlot(QWidget):
         if self._paused:
             return
         self._now = now
+        changed = []
+        for key, (times, values) in data.items():
+            curve = self._curves.get(key)
+            if curve is None:
+                continue
+            # Append-only buffers: same length and ends means same data.
+            signature = (len(times), float(times[0]), float(times[-1])) if len(times) else (0,)
+            if self._signature.get(key) != signature:
+                self._signature[key] = signature
+                self._data[key] = (times, values)
+                self._bounds[key] = value_bounds(values)
+                changed.append((curve, times, values))
         curves = self._curves.values()
         for curve in curves:
             curve.deferred = True
         try:
-            self._follow()  # first the new range, so each curve is processed once below
-            for key, (times, values) in data.items():
-                curve = self._curves.get(key)
-                if curve is None:
-                    continue
-                # Append-only buffers: same length and ends means same data.
-                signature = (len(times), float(times[0]), float(times[-1])) if len(times) else (0,)
-                if self._signature.get(key) != signature:
-                    self._signature[key] = signature
-                    self._data[key] = (times, values)
-                    curve.setData(times, values)
-                    curve.range_dirty = False
+            self._follow()  # first the new ranges, so each curve is processed once below
+            for curve, times, values in changed:
+                curve.setData(times, values)
+                curve.range_dirty = False
         finally:
+            # Following the clock only slides the x range: a curve whose data did not
+            # change keeps its clipped, downsampled picture (the view clips what slid
+            # out), so only a new span (window, zoom) re-processes every curve.
+            span = self._window_s if not self._paused else None
             for curve in curves:
                 curve.deferred = False
                 if curve.range_dirty:
                     curve.range_dirty = False
-                    curve.viewRangeChanged()
+                    if span is None or span != self._processed_span:
+                        curve.viewRangeChanged()
+            self._processed_span = span
+        # pyqtgraph applies a new range to the view's transform just before painting, and
+        # the items that then change geometry make the scene paint the plot a second
+        # time; applying it now costs nothing extra and saves that paint.
+        self.view_box.updateMatrix()
         for key in self._keys:
             age = stale.get(key)
             if (age is None) != (self._stale.get(key) is None):
@@ -240,9 +260,6 @@ class LivePlot(QWidget):
             if text != self._legend_text[key]:
                 self._legend_text[key] = text
                 self._set_legend_label(key)
-        # Fit y now rather than during the paint: pyqtgraph fits it while painting,
-        # and the range change then schedules a second paint of the whole plot.
-        self.view_box.updateAutoRange()
         if self._crosshair_x is not None:  # new values under the cursor, box re-placed
             self.show_crosshair_at(self._crosshair_x)
 
@@ -283,7 +300,7 @@ class LivePlot(QWidget):
     def set_window(self, seconds: int) -> None:
         self._window_s = int(seconds)
         if not self._paused:
-            self._follow()
+            self._follow(force=True)
 
     def is_paused(self) -> bool:
         return self._paused
@@ -293,26 +310,54 @@ class LivePlot(QWidget):
         if paused == self._paused:
             return
         self._paused = paused
-        if not paused:
-            self.view_box.enableAutoRange(axis="y")
-            self._follow()
+        if paused:
+            self._fit_y_while_paused()
+        else:
+            self._follow(force=True)
 
     def x_range(self) -> tuple[float, float]:
         low, high = self.view_box.viewRange()[0]
         return float(low), float(high)
 
-    def _follow(self) -> None:
+    def _follow(self, force: bool = False) -> None:
+        """Show the window ending now, y fitted to the curves shown.
+
+        The x range moves in whole pixels: a 1 min window on 600 px moves 0.4 px per
+        frame at 25 Hz, and every move makes each curve, axis and grid line of the plot
+        be processed again, so a move waits until it is worth a pixel (new samples are
+        drawn at once all the same).  The curves hold exactly the window, so y is
+        fitted from each curve's min and max (kept per data update) instead of by
+        pyqtgraph's auto-range, which asks every curve for its bounds on every frame.
+        """
         if self._paused or self._now is None:
             return
+        x_range = self._followed_x
+        pixel_s = self._window_s / max(self.view_box.width(), 1.0)
+        if force or x_range is None or self._now - x_range[1] >= pixel_s:
+            x_range = (self._now - self._window_s, self._now)
+        y_range = fitted_range([bounds for key, bounds in self._bounds.items()
+                                if self._curves[key].isVisible()],
+                               self.view_box.suggestPadding(1))
+        if not force and (x_range, y_range) == (self._followed_x, self._followed_y):
+            return
+        self._followed_x, self._followed_y = x_range, y_range
         self._setting_range = True
         try:
-            self.view_box.setXRange(self._now - self._window_s, self._now, padding=0)
+            if y_range is None:
+                self.view_box.setXRange(*x_range, padding=0)
+            else:
+                self.view_box.setRange(xRange=x_range, yRange=y_range, padding=0)
         finally:
             self._setting_range = False
+
+    def _fit_y_while_paused(self) -> None:
+        # Zooming x while paused fits y to what is in view, as pyqtgraph does it.
+        self.view_box.enableAutoRange(axis="y")
 
     def _on_range_changed_manually(self, _mask) -> None:
         if not self._paused and not self._setting_range:
             self._paused = True
+            self._fit_y_while_paused()
             logger.debug("%s: paused by pan/zoom", self._title)
             self.paused_changed.emit(True)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import math
 
+import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
@@ -65,6 +66,24 @@ class LegendSample(pg.ItemSample):
         p.drawLine(2, 11, 18, 11)
 
 
+class SlidingCurveItem(pg.PlotCurveItem):
+    """The line of a LiveCurve.
+
+    pyqtgraph forgets a curve's data bounds whenever the view moves, and recomputes
+    them (NaN-aware min and max of x and y) at the next paint; following the clock
+    moves the view on every frame.  The data bounds depend on the data alone (setData
+    still clears them), so only the bounding rect is forgotten: its pen padding is in
+    pixels.
+    """
+
+    def viewTransformChanged(self):
+        if "_boundingRect" not in vars(self):  # another pyqtgraph: its own way, slower
+            super().viewTransformChanged()
+            return
+        self._boundingRect = None
+        self.prepareGeometryChange()
+
+
 class LiveCurve(pg.PlotDataItem):
     """A PlotDataItem whose reaction to view-range changes can be held back.
 
@@ -75,6 +94,16 @@ class LiveCurve(pg.PlotDataItem):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
+        # The stock line, replaced with one that keeps its bounds while the view slides
+        # (wired as PlotDataItem wires its own).
+        self.curve.setParentItem(None)
+        self.curve = SlidingCurveItem()
+        self.curve.setParentItem(self)
+        self.curve.sigClicked.connect(self.sigClicked)
+        # Live curves draw no symbols: out of the scene, the unused scatter item stops
+        # reacting to every range change of the view (one Python call each).
+        self.scatter.hide()
+        self.scatter.setParentItem(None)
         self.opts["autoDownsampleFactor"] = DOWNSAMPLE_SAMPLES_PER_PX
         self.deferred = False
         self.range_dirty = False
@@ -84,6 +113,26 @@ class LiveCurve(pg.PlotDataItem):
             self.range_dirty = True
             return
         super().viewRangeChanged(vb, ranges, changed)
+
+
+def value_bounds(values: np.ndarray) -> tuple[float, float] | None:
+    """(min, max) of a curve's values, None when it has none."""
+    if not len(values):
+        return None
+    return float(values.min()), float(values.max())
+
+
+def fitted_range(bounds: list[tuple[float, float] | None],
+                 padding: float) -> tuple[float, float] | None:
+    """The y range that shows all `bounds`, widened by `padding` (a fraction of the
+    span, as pyqtgraph's auto-range pads); None when there is nothing to fit."""
+    known = [b for b in bounds if b is not None]
+    if not known:
+        return None
+    low = min(b[0] for b in known)
+    high = max(b[1] for b in known)
+    margin = (high - low) * padding
+    return low - margin, high + margin
 
 
 def readout_html(heading: str, entries: list[tuple[str, str, float]], hidden: int,

@@ -7,6 +7,8 @@ import logging
 import signal
 import threading
 
+from services.alerts.engine import AlertEngine
+from services.alerts.service import database_thresholds
 from services.history.factory import open_history_store
 from services.ingest.service import IngestService
 from services.mqtt_session import MqttSession
@@ -28,8 +30,10 @@ def build_service(settings: ServerSettings) -> tuple[IngestService, Database]:
         mqtt.host, mqtt.port, client_id=mqtt.client_id, clean_session=False, manual_ack=True,
         username=mqtt.username, password=get_secret("mqtt") if mqtt.username else None,
         tls=mqtt.tls, keepalive_s=mqtt.keepalive_s)
+    # Thresholds come from alert_thresholds (global rows overridden per robot).
+    engine = AlertEngine(database_thresholds(db))
     service = IngestService(session, store, db, settings.ingest,
-                            shared_group=mqtt.shared_group)
+                            shared_group=mqtt.shared_group, alerts=engine)
     return service, db
 
 

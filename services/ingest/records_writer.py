@@ -1,17 +1,25 @@
-"""Applies the record side of a batch of messages: robots, jobs, logs, in one transaction."""
+"""Applies the record side of a batch of messages: robots, jobs, logs and alert changes,
+in one transaction."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
+from services.alerts.store import AlertStore
 from services.ingest import receipts
+from services.records.errors import InvalidRecord
 from services.records.repositories import JobRepository, LogRepository, RobotRepository
 from services.wire.model import Kind, Message
+
+if TYPE_CHECKING:
+    from services.alerts.engine import AlertChange
+    from services.records.models import Alert
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +70,28 @@ def apply_records(session: Session, messages: Sequence[Message], now: datetime) 
         if (message.robot_id, message.seq) not in seen:
             _apply_one(message, jobs, logs)
     return registered
+
+
+def apply_alert_changes(session: Session, changes: Iterable[AlertChange]
+                        ) -> list[tuple[Alert, str]]:
+    """Write the rule engine's changes; return (alert, event) for those that changed a row.
+
+    Must run after apply_records in the same transaction (alerts refer to robots).  A
+    change another ingest instance made first comes back "unchanged" and is left out, so
+    each change is announced once however many instances saw it.
+    """
+    store = AlertStore(session)
+    applied = []
+    for change in changes:
+        try:
+            alert, event = store.apply(change)
+        except InvalidRecord:
+            # Kept, it would fail every later batch too and stall the whole ingest.
+            logger.exception("alert change dropped: %s", change)
+            continue
+        if event != "unchanged":
+            applied.append((alert, event))
+    return applied
 
 
 def _apply_one(message: Message, jobs: JobRepository, logs: LogRepository) -> None:

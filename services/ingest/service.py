@@ -5,6 +5,11 @@ paho's thread only queues what arrives.  One worker thread takes batches (up to
 history store and the records in one transaction, and only then sends the MQTT
 acknowledgements.  If a store is down the batch is retried with backoff and nothing is
 acknowledged, so the broker keeps (and after a crash redelivers) everything.
+
+With an AlertEngine, the worker also feeds it every stored sample, robot status and
+silence; the alert changes it returns are written in the same records transaction and
+announced on tonypi/alerts/<robot_id> once committed.  The engine is only ever used from
+the worker thread.
 """
 
 from __future__ import annotations
@@ -13,15 +18,18 @@ import logging
 import queue
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from services.alerts.announce import encode_announcement
+from services.alerts.store import AlertStore
 from services.history.base import HistoryStore, StoreError
 from services.ingest import receipts
-from services.ingest.records_writer import CATEGORY_INGEST, apply_records
+from services.ingest.records_writer import CATEGORY_INGEST, apply_alert_changes, apply_records
 from services.ingest.stats import Counters, IngestStats, RateLimitedLog
 from services.mqtt_session import MqttSession, ReceivedMessage
 from services.records.db import Database
@@ -32,6 +40,10 @@ from services.wire.model import Message
 from services.wire.parse import ParseError, parse_message
 from services.wire.topics import monitoring_subscriptions
 
+if TYPE_CHECKING:
+    from services.alerts.engine import AlertChange, AlertEngine
+    from services.records.models import Alert
+
 logger = logging.getLogger(__name__)
 
 RECENT_KEYS_MAX = 200_000
@@ -40,6 +52,7 @@ RETRY_MAX_DELAY_S = 10.0
 STALE_CHECK_INTERVAL_S = 5.0
 RECEIPT_RETENTION = timedelta(days=7)
 RECEIPT_PRUNE_INTERVAL_S = 3600.0
+ANNOUNCE_QOS = 1
 
 
 class _Stopping(Exception):
@@ -49,7 +62,7 @@ class _Stopping(Exception):
 class IngestService:
     def __init__(self, session: MqttSession, store: HistoryStore, db: Database,
                  settings: IngestSettings | None = None, *,
-                 shared_group: str | None = None) -> None:
+                 shared_group: str | None = None, alerts: AlertEngine | None = None) -> None:
         self._session = session
         self._store = store
         self._db = db
@@ -66,6 +79,11 @@ class IngestService:
         self._next_stale_check = 0.0
         self._next_stats = time.monotonic() + self._settings.stats_interval_s
         self._next_prune = 0.0
+        self._alerts = alerts
+        # Changes the engine made that are not committed yet: the engine has moved on, so
+        # they must be written by a later transaction, never recomputed.
+        self._pending_alerts: list[AlertChange] = []
+        self._alert_events: Counter[str] = Counter()
 
     # -- lifecycle -------------------------------------------------------------------
     def start(self) -> None:
@@ -91,6 +109,11 @@ class IngestService:
     def rejected_by_reason(self) -> dict[str, int]:
         return dict(self._counters.rejected_by_reason)
 
+    @property
+    def alert_events(self) -> dict[str, int]:
+        """Alert changes this instance committed (and announced), by event."""
+        return dict(self._alert_events)
+
     # -- paho thread -----------------------------------------------------------------
     def _on_message(self, message: ReceivedMessage) -> None:
         self._counters.add("received")
@@ -106,6 +129,11 @@ class IngestService:
 
     # -- worker thread ---------------------------------------------------------------
     def _run(self) -> None:
+        if self._alerts is not None:
+            try:
+                self._retry("records", "records_failures", self._resume_alerts)
+            except _Stopping:
+                return
         while not self._stop.is_set():
             batch = self._take_batch()
             try:
@@ -164,6 +192,7 @@ class IngestService:
 
     def _process(self, batch: list[ReceivedMessage]) -> None:
         fresh: list[Message] = []
+        retained: list[bool] = []
         batch_keys: set[tuple[str, int]] = set()
         for received in batch:
             try:
@@ -180,13 +209,17 @@ class IngestService:
             if message.seq is not None:
                 batch_keys.add(key)
             fresh.append(message)
+            retained.append(received.retain)
 
         samples = [sample for message in fresh for sample in message.samples]
         if samples:
             self._retry("history store", "store_failures", lambda: self._store.write(samples))
+        self._pending_alerts += self._observe(fresh, retained)
         now = datetime.now(UTC)
-        registered = self._retry("records", "records_failures",
-                                 lambda: self._write_records(fresh, now)) if fresh else []
+        registered, announcements = self._retry(
+            "records", "records_failures",
+            lambda: self._write_records(fresh, now)) if fresh else ([], [])
+        self._announce(announcements)
 
         for received in batch:
             self._session.ack(received)
@@ -200,9 +233,68 @@ class IngestService:
         for robot_id in registered:
             logger.info("registered robot %s", robot_id)
 
-    def _write_records(self, messages: list[Message], now: datetime) -> list[str]:
+    def _write_records(self, messages: list[Message], now: datetime
+                       ) -> tuple[list[str], list[tuple[Alert, str]]]:
         with self._db.session() as session:
-            return apply_records(session, messages, now)
+            registered = apply_records(session, messages, now)
+            announcements = apply_alert_changes(session, self._pending_alerts)
+        self._pending_alerts = []
+        return registered, announcements
+
+    # -- alerts (worker thread) -----------------------------------------------------
+    def _resume_alerts(self) -> None:
+        with self._db.session() as session:
+            self._alerts.resume(AlertStore(session).open_keys())
+
+    def _observe(self, messages: list[Message], retained: list[bool]) -> list[AlertChange]:
+        """Feed the engine; an engine fault costs alerts, never the stored data."""
+        if self._alerts is None:
+            return []
+        engine, changes = self._alerts, []
+        connectivity: dict[str, tuple[str, datetime]] = {}
+        try:
+            for message, was_retained in zip(messages, retained, strict=True):
+                for sample in message.samples:
+                    changes += engine.observe_sample(sample)
+                status = message.status
+                if status is not None:
+                    changes += engine.observe_emergency(
+                        message.robot_id, status.emergency_stopped, status.emergency_reason,
+                        message.time)
+                # A retained message is old news (a birth or a last will from whenever),
+                # not the robot talking now; a live last will or goodbye means offline.
+                if not was_retained:
+                    gone = status is not None and status.status == "offline"
+                    connectivity[message.robot_id] = ("offline" if gone else "ok",
+                                                      message.received_at)
+            for robot_id, (state, at) in connectivity.items():
+                changes += engine.observe_connectivity(robot_id, state, at)
+        except Exception as exc:  # rate-limited: a broken engine fails on every batch
+            self._complaints.warning("alert engine", "alert engine failed on a batch; its "
+                                     "alerts may be missing: %r", exc)
+        return changes
+
+    def _announce(self, announcements: list[tuple[Alert, str]]) -> None:
+        for alert, event in announcements:
+            self._alert_events[event] += 1
+            logger.info("alert %s: %s %s/%s of %s (%s)", event, alert.id, alert.alert_type,
+                        alert.source, alert.robot_id, alert.severity)
+            try:
+                topic, payload = encode_announcement(alert, event)
+                self._session.publish(topic, payload, qos=ANNOUNCE_QOS)
+            except Exception:  # committed already; consoles reload from the database
+                logger.exception("could not announce %s of alert %s", event, alert.id)
+
+    def _forget_resolved_elsewhere(self, session) -> None:
+        """An alert resolved by an operator (or the other ingest) is closed in the
+        engine too, so a condition that still holds can raise a new one."""
+        in_db = {key[:3] for key in AlertStore(session).open_keys()}
+        pending = {(c.robot_id, c.alert_type, c.source) for c in self._pending_alerts}
+        for robot_id, alert_type, source, _severity in self._alerts.open_alerts():
+            if (robot_id, alert_type, source) not in in_db | pending:
+                logger.info("alert %s/%s of %s resolved elsewhere; rules start afresh",
+                            alert_type, source, robot_id)
+                self._alerts.forget(robot_id, alert_type, source)
 
     def _retry(self, what: str, counter: str, action: Callable):
         delay = RETRY_MIN_DELAY_S
@@ -227,6 +319,7 @@ class IngestService:
             return
         self._next_stale_check = now_mono + STALE_CHECK_INTERVAL_S
         now = datetime.now(UTC)
+        announcements: list[tuple[Alert, str]] = []
         try:
             with self._db.session() as session:
                 self._write_events(session)
@@ -238,12 +331,21 @@ class IngestService:
                         "WARNING", CATEGORY_INGEST,
                         f"robot {robot_id} silent for {self._settings.stale_after_s:.0f} s, "
                         "marked offline", robot_id=robot_id, timestamp=now)
+                    if self._alerts is not None:
+                        self._pending_alerts += self._alerts.observe_connectivity(
+                            robot_id, "offline", now)
+                if self._alerts is not None:
+                    announcements = apply_alert_changes(session, self._pending_alerts)
+                    self._forget_resolved_elsewhere(session)
                 if now_mono >= self._next_prune:
                     self._next_prune = now_mono + RECEIPT_PRUNE_INTERVAL_S
                     receipts.prune(session, now - RECEIPT_RETENTION)
         except (RecordsUnavailable, SQLAlchemyError) as exc:
             self._complaints.warning("housekeeping", "records unavailable for housekeeping: %s",
                                      exc)
+            return
+        self._pending_alerts = []
+        self._announce(announcements)
 
     def _write_events(self, session) -> None:
         repo = LogRepository(session)

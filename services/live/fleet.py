@@ -35,6 +35,13 @@ MIN_INTERVAL_S = 0.05  # floor: jitter on a fast signal must not make it stale a
 INTERVAL_HISTORY = 16  # the expected interval is the median of this many recent intervals
 MAX_ROBOTS = 500  # robot ids come off the network: bound what a misbehaving client costs
 MAX_SIGNALS_PER_ROBOT = 1024  # 64 servos x 5 fields + IMU, sensors... fit comfortably
+# measurement -> field -> the _Robot attribute that holds its latest value for the fleet
+# overview (servo temperatures, one per servo, are kept apart)
+_LATEST_FIELDS = {
+    "performance": {"cpu_percent": "cpu_percent", "memory_percent": "memory_percent",
+                    "cpu_temperature": "cpu_temperature"},
+    "battery": {"percentage": "battery_percent", "voltage": "battery_voltage"},
+}
 
 
 class _Signal:
@@ -152,10 +159,16 @@ class FleetState:
         for sample in message.samples:
             t = sample.time.timestamp()
             series = sample.series
-            group = robot.groups.get((sample.measurement, series))
-            if group is None:
-                group = robot.groups[(sample.measurement, series)] = {}
             measurement = sample.measurement
+            group = robot.groups.get((measurement, series))
+            if group is None:
+                group = robot.groups[(measurement, series)] = {}
+            # Which fields the fleet overview keeps as latest values, looked up once per
+            # sample rather than per field: this loop runs for every value, on paho's thread.
+            latest = _LATEST_FIELDS.get(measurement)
+            servo_temperatures = (robot.servo_temperatures if measurement == "servos"
+                                  else None)
+            appended = False
             for name, value in sample.fields.items():
                 signal = group.get(name)
                 if signal is None:
@@ -192,28 +205,14 @@ class FleetState:
                     signal.pending_first = t
                     self._dirty.append(signal)
                 signal.pending_last = t
-                if newest is None or t > newest:
-                    newest = t
-                self._note_latest(robot, measurement, name, series, value)
+                appended = True
+                if latest is not None and name in latest:
+                    setattr(robot, latest[name], value)
+                elif servo_temperatures is not None and name == "temperature":
+                    servo_temperatures[series] = value
+            if appended and (newest is None or t > newest):
+                newest = t
         self._newest_t = newest
-
-    @staticmethod
-    def _note_latest(robot: _Robot, measurement: str, name: str, series: str,
-                     value: float) -> None:
-        if measurement == "performance":
-            if name == "cpu_percent":
-                robot.cpu_percent = value
-            elif name == "memory_percent":
-                robot.memory_percent = value
-            elif name == "cpu_temperature":
-                robot.cpu_temperature = value
-        elif measurement == "battery":
-            if name == "percentage":
-                robot.battery_percent = value
-            elif name == "voltage":
-                robot.battery_voltage = value
-        elif measurement == "servos" and name == "temperature":
-            robot.servo_temperatures[series] = value
 
     def _add_signal(self, robot: _Robot, group: dict[str, _Signal], measurement: str,
                     name: str, series: str) -> _Signal | None:

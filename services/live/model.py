@@ -48,52 +48,70 @@ class RingBuffer:
     def __init__(self, max_age_s: float, max_points: int) -> None:
         self.max_age_s = max_age_s
         self.max_points = max_points
-        capacity = min(INITIAL_CAPACITY, max_points)
-        self._t = np.empty(capacity)
-        self._v = np.empty(capacity)
+        self._cap = min(INITIAL_CAPACITY, max_points)
+        self._t = np.empty(self._cap)
+        self._v = np.empty(self._cap)
         self._start = 0
         self._len = 0
+        # The oldest time as a Python float: append() runs for every sample on the
+        # network thread, and reading a numpy element each time costs more than the rest.
+        self._oldest = 0.0
 
     def __len__(self) -> int:
         return self._len
 
     @property
     def capacity(self) -> int:
-        return len(self._t)
+        return self._cap
 
     def append(self, t: float, v: float) -> None:
-        if self._len == self.capacity:
-            if self.capacity < self.max_points:
+        n = self._len
+        if n == self._cap:
+            if self._cap < self.max_points:
                 self._grow()
             else:
-                self._start = (self._start + 1) % self.capacity
-                self._len -= 1
-        index = (self._start + self._len) % self.capacity
+                self._drop_oldest(1)
+                n -= 1
+        index = self._start + n
+        if index >= self._cap:
+            index -= self._cap
         self._t[index] = t
         self._v[index] = v
-        self._len += 1
-        self._trim(t - self.max_age_s)
+        self._len = n + 1
+        if not n:
+            self._oldest = t
+        if self._oldest < t - self.max_age_s:
+            self._trim(t - self.max_age_s)
 
     def _grow(self) -> None:
         times, values = self.snapshot()
-        capacity = min(self.capacity * 2, self.max_points)
-        self._t = np.empty(capacity)
-        self._v = np.empty(capacity)
+        self._cap = min(self._cap * 2, self.max_points)
+        self._t = np.empty(self._cap)
+        self._v = np.empty(self._cap)
         self._t[: len(times)] = times
         self._v[: len(values)] = values
         self._start = 0
 
+    def _drop_oldest(self, count: int) -> None:
+        self._start = (self._start + count) % self._cap
+        self._len -= count
+        if self._len:
+            self._oldest = float(self._t[self._start])
+
     def _trim(self, oldest_allowed: float) -> None:
-        while self._len and self._t[self._start] < oldest_allowed:
-            self._start = (self._start + 1) % self.capacity
-            self._len -= 1
+        # Called when the oldest sample is too old; usually just that one goes.
+        drop = 0
+        start, cap, times = self._start, self._cap, self._t
+        while drop < self._len and times[(start + drop) % cap] < oldest_allowed:
+            drop += 1
+        self._drop_oldest(drop)
 
     def snapshot(self) -> tuple[np.ndarray, np.ndarray]:
         """Copies of (times, values), oldest first."""
         end = self._start + self._len
-        if end <= self.capacity:
+        if end <= self._cap:
             return self._t[self._start:end].copy(), self._v[self._start:end].copy()
-        wrap = end - self.capacity
+        wrap = end - self._cap
         return (np.concatenate((self._t[self._start:], self._t[:wrap])),
                 np.concatenate((self._v[self._start:], self._v[:wrap])))
 
@@ -101,10 +119,10 @@ class RingBuffer:
         """Copies of the samples at or after `oldest` only, so a short plot window does
         not copy a long buffer.  Assumes times ascend, as the fleet keeps them."""
         end = self._start + self._len
-        if end <= self.capacity:
+        if end <= self._cap:
             segments = [(self._start, end)]
         else:
-            segments = [(self._start, self.capacity), (0, end - self.capacity)]
+            segments = [(self._start, self._cap), (0, end - self._cap)]
         times, values = [], []
         for lo, hi in segments:
             first = lo + int(np.searchsorted(self._t[lo:hi], oldest, side="left"))
@@ -115,7 +133,7 @@ class RingBuffer:
     def latest(self) -> tuple[float, float] | None:
         if not self._len:
             return None
-        index = (self._start + self._len - 1) % self.capacity
+        index = (self._start + self._len - 1) % self._cap
         return float(self._t[index]), float(self._v[index])
 
 

@@ -34,6 +34,7 @@ ROBOT_STATUSES = ("online", "offline", "error", "maintenance")
 JOB_STATUSES = ("active", "completed", "failed", "cancelled")
 TERMINAL_JOB_STATUSES = frozenset({"completed", "failed", "cancelled"})
 USER_ROLES = ("admin", "operator", "viewer")
+ALERT_EVENTS = ("raised", "escalated", "acknowledged", "resolved")
 ROBOT_ID_MAX_LEN = 50
 JOB_KEY_MAX_LEN = 100
 TASK_NAME_MAX_LEN = 100
@@ -164,6 +165,10 @@ class Alert(Base):
         Index("idx_alerts_acknowledged", "acknowledged"),
         Index("idx_alerts_resolved", "resolved"),
         Index("idx_alerts_created_at", "created_at"),
+        # One open alert per (robot, type, source), even with two ingest instances; the
+        # predicate text must equal the ON CONFLICT target's (services.alerts.store).
+        Index("ux_alerts_open", "robot_id", "alert_type", "source", unique=True,
+              postgresql_where=text("resolved = false"), sqlite_where=text("resolved = false")),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -185,6 +190,23 @@ class Alert(Base):
     details: Mapped[Any] = mapped_column(PortableJSON, nullable=True)
     created_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=utc_now,
                                                         server_default=NOW_SQL)
+
+
+class AlertEvent(Base):
+    """One step of an alert's life (raised, escalated, acknowledged, resolved)."""
+
+    __tablename__ = "alert_events"
+    __table_args__ = (
+        Index("idx_alert_events_alert_id", "alert_id"),
+        CheckConstraint(_in_list("event", ALERT_EVENTS), name="event"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    alert_id: Mapped[int] = mapped_column(Integer, ForeignKey("alerts.id", ondelete="CASCADE"))
+    event: Mapped[str] = mapped_column(String(20))
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    actor: Mapped[str | None] = mapped_column(String(50))
+    details: Mapped[Any] = mapped_column(PortableJSON, nullable=True)
 
 
 class AlertThreshold(Base):

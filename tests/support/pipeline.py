@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
 
+from services.alerts.engine import AlertEngine, RuleSettings
+from services.alerts.service import database_thresholds
 from services.history.sql_store import SqlHistoryStore
 from services.ingest.service import IngestService
 from services.mqtt_session import MqttSession
@@ -23,6 +25,7 @@ class Pipeline:
     service: IngestService
     store: SqlHistoryStore
     db: Database
+    engine: AlertEngine | None = None
 
     def stop(self) -> None:
         self.service.stop()
@@ -31,8 +34,10 @@ class Pipeline:
 
 
 def start_ingest(broker_port: int, records_url: str, history_url: str | None = None,
-                 settings: IngestSettings = FAST, client_id: str = "tonypi-ingest-test"
-                 ) -> Pipeline:
+                 settings: IngestSettings = FAST, client_id: str = "tonypi-ingest-test",
+                 alerts: AlertEngine | RuleSettings | bool = False) -> Pipeline:
+    """alerts: True (default rules), RuleSettings or a ready AlertEngine give the service
+    an alert engine (thresholds from the records database unless the engine has its own)."""
     upgrade(records_url)
     if history_url and history_url != records_url:
         upgrade(history_url)
@@ -40,10 +45,14 @@ def start_ingest(broker_port: int, records_url: str, history_url: str | None = N
     store = SqlHistoryStore(history_url or records_url)
     session = MqttSession("127.0.0.1", broker_port, client_id=client_id, clean_session=False,
                           manual_ack=True)
-    service = IngestService(session, store, db, settings)
+    engine = alerts if isinstance(alerts, AlertEngine) else None
+    if engine is None and alerts is not False:
+        rules = alerts if isinstance(alerts, RuleSettings) else RuleSettings()
+        engine = AlertEngine(database_thresholds(db), rules)
+    service = IngestService(session, store, db, settings, alerts=engine)
     service.start()
     assert session.wait_connected(10), "ingest did not connect"
-    return Pipeline(service, store, db)
+    return Pipeline(service, store, db, engine)
 
 
 class Publisher:

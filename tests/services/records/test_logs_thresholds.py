@@ -66,7 +66,8 @@ def test_global_defaults_are_effective(db):
                                          low_is_bad=False)
     assert effective["battery"].low_is_bad is True
     assert (effective["battery"].warning, effective["battery"].critical) == (20.0, 10.0)
-    assert set(effective) == {"cpu", "memory", "temperature", "battery", "servo_temp"}
+    assert set(effective) == {"cpu", "memory", "temperature", "battery", "servo_temp",
+                              "disk"}
 
 
 def test_robot_thresholds_override_global_ones(db):

@@ -25,7 +25,7 @@ INDEXES = {
                     "idx_system_logs_robot_id", "idx_system_logs_timestamp"},
 }
 DEFAULTS = {"cpu": (70.0, 90.0), "memory": (75.0, 90.0), "temperature": (70.0, 80.0),
-            "battery": (20.0, 10.0), "servo_temp": (60.0, 75.0)}
+            "battery": (20.0, 10.0), "servo_temp": (60.0, 75.0), "disk": (80.0, 95.0)}
 
 
 def _tables(url: str) -> set[str]:

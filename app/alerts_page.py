@@ -1,0 +1,437 @@
+"""The console's Alerts page: the table, acknowledge/resolve through AlertService, the
+details pane, desktop notifications, and the counts in the tab title and status bar.
+
+Everything that touches the database runs on one worker thread; results come back to
+the GUI thread through a queued signal, so a slow or unreachable server never freezes
+the window.  The service decides (roles, who was first); the page shows its answer.
+
+    page = install_alerts_page(window, database=db, session=session, user=user,
+                               history_store=history)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QObject, QSettings, QTimer, Signal
+from PySide6.QtGui import QAction, QIcon, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication,
+    QCheckBox,
+    QLabel,
+    QSystemTrayIcon,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.alert_feed import RELOADED, AlertBatch, AlertFeed, alert_row
+from app.theme import app_icon
+from services.alerts.service import AlertService
+from services.auth import AuthUser, PermissionDenied
+from widgets.alert_details import AlertEventRow
+from widgets.alert_model import (
+    SEVERITIES,
+    SEVERITY_COLORS,
+    SOURCE_UNITS,
+    AlertRow,
+    AlertTableModel,
+    format_time,
+    severity_icon,
+)
+from widgets.alert_view import AlertView
+
+logger = logging.getLogger(__name__)
+
+FLEET_PUSH_INTERVAL_MS = 2000  # robots that appear later get their count within 2 s
+NOTIFICATION_SHOWN_MS = 15_000
+CHART_BEFORE = timedelta(minutes=10)
+CHART_AFTER = timedelta(minutes=10)
+CHART_MAX_SPAN = timedelta(hours=2)
+CHART_POINTS = 300
+SOUND_SETTING = "alerts/sound_on_critical"
+OUT_OF_DATE_TEXT = "Alerts may be out of date"
+# alert source -> (measurement, field, label, unit); servo_<n> is handled apart.
+SOURCE_METRICS = {
+    "cpu": ("performance", "cpu_percent", "CPU"),
+    "memory": ("performance", "memory_percent", "Memory"),
+    "disk": ("performance", "disk_percent", "Disk"),
+    "cpu_temperature": ("performance", "cpu_temperature", "CPU temperature"),
+    "battery": ("battery", "percentage", "Battery"),
+}
+
+
+def counts_text(counts: dict[str, int]) -> str:
+    """'2 critical, 1 warning' (worst first), '' when nothing is unacknowledged."""
+    return ", ".join(f"{counts[s]} {s}" for s in (*SEVERITIES, *sorted(set(counts) - set(
+        SEVERITIES))) if counts.get(s))
+
+
+def metric_of(alert: AlertRow) -> tuple[str, str, str, str, str] | None:
+    """(measurement, field, series, label, unit) behind an alert, None for network/system."""
+    source = alert.source or ""
+    if source.startswith("servo_"):
+        return "servos", "temperature", source, f"{source} temperature", "°C"
+    if source in SOURCE_METRICS:
+        measurement, field, label = SOURCE_METRICS[source]
+        return measurement, field, "", label, SOURCE_UNITS.get(source, "")
+    return None
+
+
+def describe_event(details: Any) -> str:
+    """The details JSON of an alert_events row as a short line for people."""
+    if not isinstance(details, dict):
+        return ""
+    parts = []
+    for key in ("comment", "reason"):
+        if details.get(key):
+            parts.append(f"{key}: {details[key]}")
+    if details.get("severity"):
+        value, threshold = details.get("value"), details.get("threshold")
+        reading = "" if value is None else f" at {value:.1f}"
+        limit = "" if threshold is None else f" (threshold {threshold:g})"
+        parts.append(f"{details['severity']}{reading}{limit}")
+    if details.get("auto"):
+        parts.append("condition cleared")
+    return "; ".join(parts)
+
+
+class _Bridge(QObject):
+    """Carries a finished Future from the worker thread to the GUI thread (queued)."""
+
+    finished = Signal(object, object)  # callback, future
+
+
+class AlertsPage(QWidget):
+    counts_changed = Signal(dict)  # {severity: unacknowledged count}
+    critical_alert_raised = Signal(object)  # AlertRow, a critical alert new to this console
+
+    def __init__(self, database, session, user: AuthUser, *, history_store=None,
+                 publish: Callable[[str, bytes], None] | None = None, fleet=None,
+                 settings: QSettings | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.user = user
+        self._history = history_store
+        self._fleet = fleet
+        self._settings = settings or QSettings()
+        if publish is None:
+            def publish(topic: str, payload: bytes) -> None:
+                session.publish(topic, payload, qos=1)
+        self.service = AlertService(database, publish)
+        self.model = AlertTableModel(self)
+        self.view = AlertView(self.model)
+        self.view.acknowledge_requested.connect(self._on_acknowledge_requested)
+        self.view.resolve_requested.connect(self._on_resolve_requested)
+        self.view.details_requested.connect(self._on_details_requested)
+        self.feed = AlertFeed(session, self.service, self._on_alerts_arrived,
+                              on_reloaded=self._on_reloaded,
+                              on_reload_failed=self._on_reload_failed, parent=self)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alerts-page")
+        self._bridge = _Bridge(self)
+        self._bridge.finished.connect(self._on_work_finished)
+        self._notified: set[int] = set()
+        self._loaded_once = False
+        self._details_wanted: int | None = None  # written on the GUI thread only
+        self._counts: dict[str, int] = {}
+        self._pushed: dict[str, int] = {}
+        self.notifications: list[tuple[str, str]] = []  # (title, text) shown, newest last
+        self._tray: QSystemTrayIcon | None = None
+        self._build()
+        self._fleet_timer = QTimer(self)
+        self._fleet_timer.setInterval(FLEET_PUSH_INTERVAL_MS)
+        self._fleet_timer.timeout.connect(self._push_fleet_counts)
+
+    def _build(self) -> None:
+        toolbar = QToolBar()
+        toolbar.setMovable(False)
+        who = QLabel(f"Signed in as <b>{self.user.username}</b> ({self.user.role})")
+        toolbar.addWidget(who)
+        toolbar.addSeparator()
+        self.reload_action = QAction("Reload", self)
+        self.reload_action.setToolTip("Read the alerts again from the records database")
+        self.reload_action.setShortcut(QKeySequence.StandardKey.Refresh)
+        self.reload_action.triggered.connect(self.feed.reload)
+        toolbar.addAction(self.reload_action)
+        toolbar.addSeparator()
+        self.sound_checkbox = QCheckBox("Sound on new critical alerts")
+        self.sound_checkbox.setToolTip("Beep as well as the desktop notification")
+        self.sound_checkbox.setChecked(self._settings.value(SOUND_SETTING, False, type=bool))
+        self.sound_checkbox.toggled.connect(
+            lambda on: self._settings.setValue(SOUND_SETTING, bool(on)))
+        toolbar.addWidget(self.sound_checkbox)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 4, 6, 6)
+        layout.addWidget(toolbar)
+        layout.addWidget(self.view, 1)
+
+    # -- lifecycle -------------------------------------------------------------------
+    def start(self) -> None:
+        self.feed.start()
+        self._fleet_timer.start()
+
+    def shutdown(self) -> None:
+        self._fleet_timer.stop()
+        self.feed.stop()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._tray is not None:
+            self._tray.hide()
+
+    def counts(self) -> dict[str, int]:
+        return dict(self._counts)
+
+    # -- data from the feed ------------------------------------------------------------
+    def _on_alerts_arrived(self, batch: AlertBatch) -> None:
+        inserted = {row.id for row in self.model.upsert(row for row, _ in batch)}
+        for row, event in batch:
+            fresh = (event in ("raised", "escalated")
+                     or (event == RELOADED and self._loaded_once and row.id in inserted))
+            if (fresh and row.severity == "critical" and not row.acknowledged
+                    and not row.resolved and row.id not in self._notified):
+                self._notify_critical(row)
+        self._refresh_counts()
+
+    def _on_reloaded(self) -> None:
+        # From now on a reloaded alert this console has not seen is news (raised while
+        # the broker was unreachable); the first load is only the past.
+        self._loaded_once = True
+        if self.view.notice_text().startswith(OUT_OF_DATE_TEXT):
+            self.view.notice.hide()  # the database answered again
+
+    def _on_reload_failed(self, reason: str) -> None:
+        self.view.show_notice(f"{OUT_OF_DATE_TEXT}: {reason}", "warning")
+
+    def _refresh_counts(self) -> None:
+        counts = self.model.counts_unacknowledged()
+        if counts != self._counts:
+            self._counts = counts
+            self.counts_changed.emit(dict(counts))
+            self._push_fleet_counts()
+
+    def _push_fleet_counts(self) -> None:
+        if self._fleet is None:
+            return
+        by_robot = self.model.unacknowledged_by_robot()
+        for robot in self._fleet.robot_ids():
+            count = by_robot.get(robot, 0)
+            if self._pushed.get(robot) != count:
+                self._fleet.set_unacknowledged_alerts(robot, count)
+                self._pushed[robot] = count
+
+    def _notify_critical(self, row: AlertRow) -> None:
+        self._notified.add(row.id)
+        title = f"Critical alert: {row.robot_id}"
+        text = f"{row.title}\n{row.message}".strip()
+        self.notifications.append((title, text))
+        if QSystemTrayIcon.isSystemTrayAvailable():
+            if self._tray is None:
+                self._tray = QSystemTrayIcon(app_icon(), self)
+                self._tray.setToolTip("TonyPi Console alerts")
+                self._tray.messageClicked.connect(self._on_tray_message_clicked)
+                self._tray.show()
+            self._tray.showMessage(title, text, QSystemTrayIcon.MessageIcon.Critical,
+                                   NOTIFICATION_SHOWN_MS)
+        else:
+            logger.info("no system tray here; critical alert %d shown in the window", row.id)
+        if self.sound_checkbox.isChecked():
+            QApplication.beep()
+        self.critical_alert_raised.emit(row)
+
+    def _on_tray_message_clicked(self) -> None:
+        window = self.window()
+        window.showNormal()
+        window.raise_()
+        window.activateWindow()
+
+    # -- operator gestures -----------------------------------------------------------
+    def _on_acknowledge_requested(self, alert_ids: list[int], comment: str) -> None:
+        user, service = self.user, self.service
+
+        def work() -> list[Any]:
+            outcomes: list[Any] = []
+            for alert_id in alert_ids:  # one by one: a lost race must not stop the rest
+                try:
+                    outcomes.append(service.acknowledge(user, alert_id, comment or None))
+                except PermissionDenied:
+                    raise
+                except Exception as exc:
+                    outcomes.append((alert_id, exc))
+            return outcomes
+
+        self._run(work, self._on_acknowledged, "Could not acknowledge")
+
+    def _on_acknowledged(self, outcomes: list[Any]) -> None:
+        lost, failed = [], []
+        rows = []
+        for outcome in outcomes:
+            if isinstance(outcome, tuple):
+                failed.append(f"alert #{outcome[0]}: {outcome[1]}")
+                continue
+            rows.append(alert_row(outcome.alert))
+            if not outcome.acknowledged and outcome.by != self.user.username:
+                lost.append(f"alert #{outcome.alert.id} ({outcome.alert.title}) was already "
+                            f"acknowledged by {outcome.by} at {format_time(outcome.at)}")
+        self.model.upsert(rows)  # at once; the announcement confirms it a moment later
+        self._refresh_counts()
+        if failed:
+            self.view.show_notice("Could not acknowledge " + "; ".join(failed), "error")
+        elif lost:
+            self.view.show_notice("Not acknowledged by you: " + "; ".join(lost) + ".",
+                                  "warning")
+
+    def _on_resolve_requested(self, alert_id: int, reason: str) -> None:
+        user, service = self.user, self.service
+        self._run(lambda: service.resolve(user, alert_id, reason), self._on_resolved,
+                  "Could not resolve")
+
+    def _on_resolved(self, outcome: Any) -> None:
+        self.model.upsert([alert_row(outcome.alert)])
+        self._refresh_counts()
+        if not outcome.resolved:
+            who = f"by {outcome.by}" if outcome.by else "automatically (condition cleared)"
+            self.view.show_notice(f"Alert #{outcome.alert.id} was already resolved {who} "
+                                  f"at {format_time(outcome.at)}.", "warning")
+        elif self.view.details.alert() and self.view.details.alert().id == outcome.alert.id:
+            self._on_details_requested(outcome.alert.id)  # its history has a new line
+
+    def _on_details_requested(self, alert_id: int) -> None:
+        row = self.model.alert(alert_id)
+        service, history = self.service, self._history
+        self._details_wanted = alert_id
+
+        def work() -> tuple[int, list[AlertEventRow], Any] | None:
+            if self._details_wanted != alert_id:
+                return None  # arrowed past it: skip the queries, a newer request follows
+            events = [AlertEventRow(e.at, e.event, e.actor, describe_event(e.details))
+                      for e in service.history(alert_id)]
+            series = None
+            if history is not None and row is not None:
+                try:
+                    series = _load_series(history, row)
+                except Exception as exc:  # the chart is a bonus; the history still shows
+                    logger.warning("no chart for alert %d: %s", alert_id, exc)
+                    series = str(exc)
+            return alert_id, events, series
+
+        self._run(work, self._on_details_loaded, "Could not load the alert's history")
+
+    def _on_details_loaded(self, result: tuple[int, list[AlertEventRow], Any] | None) -> None:
+        if result is None:
+            return
+        alert_id, events, series = result
+        details = self.view.details
+        shown = details.alert()
+        if shown is None or shown.id != alert_id:
+            return  # the operator moved on meanwhile
+        details.set_history(events)
+        if self._history is None:
+            details.set_chart_unavailable("No history store connected.")
+        elif series is None:
+            details.set_chart_unavailable("No metric chart for this kind of alert.")
+        elif isinstance(series, str):
+            details.set_chart_unavailable(f"History unavailable: {series}")
+        else:
+            times, mean, low, high, label, unit = series
+            details.set_series(times, mean, lower=low, upper=high, label=label, unit=unit,
+                               threshold=shown.threshold, marker_at=shown.created_at)
+
+    # -- worker plumbing ---------------------------------------------------------------
+    def _run(self, work: Callable[[], Any], on_done: Callable[[Any], None],
+             failure: str) -> None:
+        def deliver(future: Future) -> None:
+            try:
+                self._bridge.finished.emit((on_done, failure), future)
+            except RuntimeError:  # the page is gone (window closed); nobody to tell
+                pass
+        try:
+            self._executor.submit(work).add_done_callback(deliver)
+        except RuntimeError:  # executor shut down
+            logger.info("alerts page is shutting down; %s skipped", failure.lower())
+
+    def _on_work_finished(self, callback: tuple[Callable[[Any], None], str],
+                          future: Future) -> None:
+        on_done, failure = callback
+        if future.cancelled():
+            return
+        error = future.exception()
+        if isinstance(error, PermissionDenied):
+            self.view.show_notice(f"Refused: {error}", "error")
+        elif error is not None:
+            logger.warning("%s: %s", failure, error)
+            self.view.show_notice(f"{failure}: {error}", "error")
+        else:
+            on_done(future.result())
+
+
+def _load_series(history, row: AlertRow) -> tuple | None:
+    metric = metric_of(row)
+    if metric is None or row.created_at is None or not row.robot_id:
+        return None
+    measurement, field, series, label, unit = metric
+    now = datetime.now(UTC)
+    start = row.created_at - CHART_BEFORE
+    end = max(row.created_at + CHART_AFTER, (row.resolved_at or row.created_at) + CHART_AFTER)
+    stop = min(end, now, row.created_at + CHART_MAX_SPAN)
+    if stop <= start:
+        stop = start + CHART_BEFORE
+    buckets = history.query(row.robot_id, measurement, field, start, stop,
+                            max_points=CHART_POINTS, series=series)
+    times = np.array([b.start.timestamp() for b in buckets], dtype=float)
+    return (times, np.array([b.mean for b in buckets], dtype=float),
+            np.array([b.min for b in buckets], dtype=float),
+            np.array([b.max for b in buckets], dtype=float), label, unit)
+
+
+def install_alerts_page(window, *, database, session, user: AuthUser, history_store=None,
+                        publish: Callable[[str, bytes], None] | None = None) -> AlertsPage:
+    """Add the Alerts tab (after Fleet) with live counts in its title, a status-bar label,
+    Ctrl+2 to show it, and per-robot counts pushed into window.fleet; starts the page."""
+    page = AlertsPage(database, session, user, history_store=history_store, publish=publish,
+                      fleet=getattr(window, "fleet", None), parent=window)
+    tabs = window.tabs
+    index = tabs.insertTab(1, page, "Alerts")
+    tabs.tabBar().setTabButton(index, tabs.tabBar().ButtonPosition.RightSide, None)
+    label = QLabel("Alerts: loading...")
+    label.setObjectName("alerts_status")
+    label.setToolTip("Unacknowledged alerts by severity (Ctrl+2 shows them)")
+    window.statusBar().insertPermanentWidget(0, label)
+    window.alerts_page = page
+    window.alerts_status_label = label
+
+    show = QAction("&Alerts", window)
+    show.setShortcut(QKeySequence("Ctrl+2"))
+    show.triggered.connect(lambda: tabs.setCurrentWidget(page))
+    window.addAction(show)  # works whether or not a View menu exists
+    for action in window.menuBar().actions():
+        if action.menu() is not None and action.text().replace("&", "") == "View":
+            action.menu().insertAction(action.menu().actions()[1] if len(
+                action.menu().actions()) > 1 else None, show)
+
+    def on_counts_changed(counts: dict[str, int]) -> None:
+        text = counts_text(counts)
+        position = tabs.indexOf(page)
+        if position >= 0:
+            tabs.setTabText(position, f"Alerts ({text})" if text else "Alerts")
+            worst = next((s for s in SEVERITIES if counts.get(s)), None)
+            tabs.setTabIcon(position, severity_icon(worst) if worst else QIcon())
+        label.setText(f"Unacknowledged alerts: {text}" if text else "No unacknowledged alerts")
+        colour = SEVERITY_COLORS["critical"] if counts.get("critical") else ""
+        label.setStyleSheet(f"color: {colour}; font-weight: bold;" if colour else "")
+
+    def on_critical(row: AlertRow) -> None:
+        window.statusBar().showMessage(f"New critical alert on {row.robot_id}: {row.title}",
+                                       NOTIFICATION_SHOWN_MS)
+
+    page.counts_changed.connect(on_counts_changed)
+    page.critical_alert_raised.connect(on_critical)
+    on_counts_changed({})
+    label.setText("Alerts: loading...")
+    app = QApplication.instance()
+    if app is not None:
+        app.aboutToQuit.connect(page.shutdown)
+    page.start()
+    return page
