@@ -158,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     history_store = _open_history(stack)
     install_alerts_page(window, database=database, session=session, user=user,
                         history_store=history_store)
+    _install_record_pages(window, database)
     feed.start()
     session.start()
     window.show()
@@ -173,12 +174,23 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return app.exec()
     finally:
+        for page in (getattr(window, "jobs_page", None), getattr(window, "logs_page", None)):
+            if page is not None:
+                page.stop()
         feed.stop()
         session.stop()
         if stack is not None:
             stack.stop()
         elif database is not None:
             database.dispose()
+
+
+def _install_record_pages(window: MainWindow, database: Database) -> None:
+    from app.jobs_page import install_jobs_page
+    from app.logs_page import install_logs_page
+
+    install_jobs_page(window, database=database)
+    install_logs_page(window, database=database)
 
 
 def _open_history(stack):

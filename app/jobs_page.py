@@ -1,0 +1,305 @@
+"""The console's Jobs page: running jobs with live progress bars on top, the job history
+with filters below, and the details of the selected job.
+
+The records database is read every 2 s on a QThreadPool worker; results come back to
+the GUI thread through a queued signal, so a slow server never freezes the window.
+
+    page = install_jobs_page(window, database=db)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from PySide6.QtCore import QDate, QObject, QRunnable, Qt, QThreadPool, QTimer, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QDateEdit,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPlainTextEdit,
+    QSplitter,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from services.records.repositories import JobRepository, RobotRepository
+from widgets.job_model import Column, JobRow, JobTableModel, ProgressDelegate, format_duration
+
+logger = logging.getLogger(__name__)
+
+REFRESH_INTERVAL_MS = 2000
+HISTORY_LIMIT = 500
+HISTORY_STATUSES = ("completed", "failed", "cancelled")
+ALL = "All"
+
+
+@dataclass(frozen=True, slots=True)
+class JobFilter:
+    robot_id: str | None = None
+    status: str | None = None  # one of HISTORY_STATUSES or None
+    date_from: date | None = None  # local calendar days, inclusive
+    date_to: date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JobSnapshot:
+    active: list[JobRow]
+    history: list[JobRow]
+    robots: list[str]
+
+
+def job_row(job) -> JobRow:
+    return JobRow(id=job.id, robot_id=job.robot_id, task_name=job.task_name,
+                  status=job.status or "active", start_time=job.start_time,
+                  end_time=job.end_time, items_total=job.items_total,
+                  items_done=job.items_done, percent_complete=job.percent_complete,
+                  last_item=job.last_item, reason=job.reason)
+
+
+def _local_day_start(day: date) -> datetime:
+    return datetime.combine(day, time.min).astimezone().astimezone(UTC)
+
+
+def load_jobs(database, wanted: JobFilter) -> JobSnapshot:
+    """Active jobs and the filtered history (newest first); runs on a worker thread."""
+    with database.session() as session:
+        jobs = JobRepository(session)
+        active = [job_row(job) for job in jobs.list(status="active", limit=HISTORY_LIMIT)]
+        statuses = [wanted.status] if wanted.status else list(HISTORY_STATUSES)
+        history = [job_row(job) for status in statuses
+                   for job in jobs.list(robot_id=wanted.robot_id, status=status,
+                                        limit=HISTORY_LIMIT)]
+        robots = [robot.robot_id for robot in RobotRepository(session).list(active_only=False)]
+    if wanted.date_from is not None:
+        start = _local_day_start(wanted.date_from)
+        history = [row for row in history if row.start_time >= start]
+    if wanted.date_to is not None:
+        end = _local_day_start(wanted.date_to + timedelta(days=1))
+        history = [row for row in history if row.start_time < end]
+    history.sort(key=lambda row: (row.start_time, row.id), reverse=True)
+    return JobSnapshot(active=active, history=history[:HISTORY_LIMIT], robots=robots)
+
+
+def describe_job(row: JobRow, now: datetime) -> str:
+    """The details pane's text for one job."""
+    items = (f"{row.items_done or 0} of {row.items_total}" if row.items_total
+             else f"{row.items_done or 0}")
+    percent = row.percent()
+    lines = [f"Job {row.id} on {row.robot_id}: {row.task_name or '(no task name)'}",
+             f"Status: {row.status}",
+             f"Items: {items}" + ("" if percent is None else f" ({percent:.0f}%)"),
+             f"Started: {row.start_time.astimezone():%Y-%m-%d %H:%M:%S}",
+             f"Ended: {row.end_time.astimezone():%Y-%m-%d %H:%M:%S}" if row.end_time
+             else "Ended: (running)",
+             f"Duration: {format_duration(row.elapsed(now))}"]
+    if row.status != "active":
+        lines.append(f"Outcome: {row.status}" + (f" ({row.reason})" if row.reason else ""))
+    last = ("(none)" if row.last_item is None
+            else json.dumps(row.last_item, indent=2, sort_keys=True, default=str))
+    lines += ["", "Last item:", last]
+    return "\n".join(lines)
+
+
+class _Signals(QObject):
+    loaded = Signal(int, object)  # generation, JobSnapshot
+    failed = Signal(int, str)
+
+
+class _LoadJob(QRunnable):
+    def __init__(self, database, wanted: JobFilter, generation: int, signals: _Signals):
+        super().__init__()
+        self._database, self._wanted = database, wanted
+        self._generation, self._signals = generation, signals
+
+    def run(self) -> None:
+        try:
+            snapshot = load_jobs(self._database, self._wanted)
+        except Exception as exc:  # shown in the page; the worker must not die silently
+            logger.warning("loading jobs failed: %s", exc)
+            self._signals.failed.emit(self._generation, str(exc))
+            return
+        self._signals.loaded.emit(self._generation, snapshot)
+
+
+def _table(model: JobTableModel) -> QTableView:
+    view = QTableView()
+    view.setModel(model)
+    view.setItemDelegateForColumn(Column.PROGRESS, ProgressDelegate(view))
+    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    view.setAlternatingRowColors(True)
+    view.verticalHeader().hide()
+    view.setWordWrap(False)  # a long reason is elided; the details pane shows all of it
+    header = view.horizontalHeader()
+    header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+    header.setStretchLastSection(True)
+    for column, width in ((Column.ROBOT, 100), (Column.TASK, 130), (Column.STATUS, 80),
+                          (Column.PROGRESS, 170), (Column.ELAPSED, 70),
+                          (Column.REMAINING, 100), (Column.STARTED, 135),
+                          (Column.ENDED, 135)):
+        view.setColumnWidth(column, width)
+    return view
+
+
+class JobsPage(QWidget):
+    jobs_loaded = Signal()  # after each refresh reached the tables
+
+    def __init__(self, database, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._database = database
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(1)
+        self._signals = _Signals(self)
+        self._signals.loaded.connect(self._on_jobs_loaded)
+        self._signals.failed.connect(self._on_load_failed)
+        self._generation = 0
+        self._busy = False
+        self.active_model = JobTableModel(self)
+        self.history_model = JobTableModel(self)
+        self._build()
+        self._timer = QTimer(self)
+        self._timer.setInterval(REFRESH_INTERVAL_MS)
+        self._timer.timeout.connect(self.refresh)
+
+    def _build(self) -> None:
+        self.active_view = _table(self.active_model)
+        self.history_view = _table(self.history_model)
+        self.robot_filter = QComboBox()
+        self.robot_filter.addItem(ALL)
+        # Robot ids arrive after the first load; room for them without a jumping layout.
+        self.robot_filter.setMinimumContentsLength(12)
+        self.robot_filter.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.status_filter = QComboBox()
+        self.status_filter.addItems([ALL, *HISTORY_STATUSES])
+        self.date_from = QDateEdit(QDate.currentDate().addDays(-30))
+        self.date_to = QDateEdit(QDate.currentDate())
+        for edit in (self.date_from, self.date_to):
+            edit.setCalendarPopup(True)
+            edit.setDisplayFormat("yyyy-MM-dd")
+            edit.dateChanged.connect(self._on_filter_changed)
+        self.robot_filter.currentIndexChanged.connect(self._on_filter_changed)
+        self.status_filter.currentIndexChanged.connect(self._on_filter_changed)
+        filters = QHBoxLayout()
+        for label, widget in (("Robot", self.robot_filter), ("Status", self.status_filter),
+                              ("From", self.date_from), ("To", self.date_to)):
+            filters.addWidget(QLabel(label))
+            filters.addWidget(widget)
+        filters.addStretch(1)
+        self.status_label = QLabel("Loading jobs...")
+        filters.addWidget(self.status_label)
+
+        active_box = QGroupBox("Active jobs")
+        QVBoxLayout(active_box).addWidget(self.active_view)
+        history_box = QGroupBox("Job history")
+        history_layout = QVBoxLayout(history_box)
+        history_layout.addLayout(filters)
+        history_layout.addWidget(self.history_view)
+        self.details = QPlainTextEdit()
+        self.details.setReadOnly(True)
+        self.details.setPlaceholderText("Select a job to see its details")
+        details_box = QGroupBox("Details")
+        QVBoxLayout(details_box).addWidget(self.details)
+
+        tables = QSplitter(Qt.Orientation.Vertical)
+        tables.addWidget(active_box)
+        tables.addWidget(history_box)
+        tables.setSizes([250, 450])
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(tables)
+        split.addWidget(details_box)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 1)
+        split.setSizes([1100, 380])  # room for the last item's JSON without wrapping
+        QVBoxLayout(self).addWidget(split)
+        for view in (self.active_view, self.history_view):
+            view.selectionModel().currentRowChanged.connect(
+                lambda current, _previous, view=view: self._on_job_selected(view, current))
+
+    def start(self) -> None:
+        self.refresh()
+        self._timer.start()
+
+    def stop(self) -> None:
+        self._timer.stop()
+        self._pool.waitForDone()
+
+    def current_filter(self) -> JobFilter:
+        robot = self.robot_filter.currentText()
+        status = self.status_filter.currentText()
+        return JobFilter(robot_id=None if robot == ALL else robot,
+                         status=None if status == ALL else status,
+                         date_from=self.date_from.date().toPython(),
+                         date_to=self.date_to.date().toPython())
+
+    def refresh(self) -> None:
+        """Queue one load unless one is running (a slow server must not pile them up)."""
+        if self._busy:
+            return
+        self._busy = True
+        self._pool.start(_LoadJob(self._database, self.current_filter(), self._generation,
+                                  self._signals))
+
+    def _on_filter_changed(self, *_args) -> None:
+        self._generation += 1  # a load started under the old filter is dropped
+        self._busy = False
+        self.refresh()
+
+    def _on_jobs_loaded(self, generation: int, snapshot: JobSnapshot) -> None:
+        if generation != self._generation:
+            return
+        self._busy = False
+        now = datetime.now(UTC)
+        self.active_model.set_rows(snapshot.active, now)
+        self.history_model.set_rows(snapshot.history, now)
+        self._update_robots(snapshot.robots)
+        self.status_label.setText(f"{len(snapshot.active)} active, "
+                                  f"{len(snapshot.history)} in history")
+        for view in (self.active_view, self.history_view):
+            current = view.currentIndex()
+            if view.hasFocus() or current.isValid():
+                self._on_job_selected(view, current, only_if_shown=True)
+        self.jobs_loaded.emit()
+
+    def _on_load_failed(self, generation: int, reason: str) -> None:
+        if generation == self._generation:
+            self._busy = False
+            self.status_label.setText(f"Jobs may be out of date: {reason}")
+
+    def _update_robots(self, robots: list[str]) -> None:
+        known = {self.robot_filter.itemText(i) for i in range(self.robot_filter.count())}
+        self.robot_filter.blockSignals(True)  # adding items is not a filter change
+        for robot in robots:
+            if robot not in known:
+                self.robot_filter.addItem(robot)
+        self.robot_filter.blockSignals(False)
+
+    def _on_job_selected(self, view: QTableView, current, only_if_shown=False) -> None:
+        if not current.isValid():
+            return
+        row = view.model().row(current.row())
+        if only_if_shown and self._shown_job != row.id:
+            return
+        self._shown_job = row.id
+        self.details.setPlainText(describe_job(row, datetime.now(UTC)))
+
+    _shown_job: int | None = None
+
+
+def install_jobs_page(window, *, database) -> JobsPage:
+    """Add the Jobs tab (not closable) to window.tabs and start refreshing it."""
+    page = JobsPage(database, parent=window)
+    tabs = window.tabs
+    index = tabs.addTab(page, "Jobs")
+    tabs.tabBar().setTabButton(index, tabs.tabBar().ButtonPosition.RightSide, None)
+    window.jobs_page = page
+    page.start()
+    return page

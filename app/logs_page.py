@@ -1,0 +1,287 @@
+"""The console's Logs page: system_logs filtered by level, category, robot, time and
+text, following new entries live, with copy and CSV/JSON export.
+
+Database reads run on a QThreadPool worker every 2 s, asking only for entries at or
+after the newest one shown; the model drops the ones it already has.
+
+    page = install_logs_page(window, database=db)
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, QTimer, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QApplication,
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from services.records.repositories import LOG_LEVELS, LogRepository, RobotRepository
+from widgets.log_model import Column, LogRow, LogTableModel
+
+logger = logging.getLogger(__name__)
+
+REFRESH_INTERVAL_MS = 2000
+LOAD_LIMIT = 2000
+ALL = "All"
+CATEGORIES = ("system", "robot", "mqtt", "database", "alert", "job", "security")
+TIME_RANGES = {"Last 1 h": timedelta(hours=1), "Last 24 h": timedelta(hours=24),
+               "Last 7 d": timedelta(days=7), "Last 30 d": timedelta(days=30), ALL: None}
+EXPORT_FIELDS = ("id", "timestamp", "level", "category", "robot_id", "message", "details")
+
+
+@dataclass(frozen=True, slots=True)
+class LogFilter:
+    level: str | None = None
+    category: str | None = None
+    robot_id: str | None = None
+    since: datetime | None = None
+    text: str = ""
+
+    def matches(self, row: LogRow) -> bool:
+        """The conditions the repository cannot express (text search)."""
+        text = self.text.strip().lower()
+        return not text or text in row.message.lower() or text in (row.robot_id or "").lower()
+
+
+def log_row(entry) -> LogRow:
+    return LogRow(id=entry.id, timestamp=entry.timestamp, level=entry.level,
+                  category=entry.category, message=entry.message, robot_id=entry.robot_id,
+                  details=entry.details)
+
+
+def load_logs(database, wanted: LogFilter, after: datetime | None = None
+              ) -> tuple[list[LogRow], list[str]]:
+    """Matching entries newest first (from `after` on when following), and robot ids."""
+    since = max(filter(None, (wanted.since, after)), default=None)
+    with database.session() as session:
+        entries = LogRepository(session).list(robot_id=wanted.robot_id, level=wanted.level,
+                                              category=wanted.category, since=since,
+                                              limit=LOAD_LIMIT)
+        rows = [log_row(entry) for entry in entries]
+        robots = [robot.robot_id for robot in RobotRepository(session).list(active_only=False)]
+    return [row for row in rows if wanted.matches(row)], robots
+
+
+def export_logs(rows: list[LogRow], path: str | Path) -> Path:
+    """Write rows to `path`: JSON (a list of objects) when it ends in .json, else CSV."""
+    path = Path(path)
+    records = [row.as_dict() for row in rows]
+    if path.suffix.lower() == ".json":
+        path.write_text(json.dumps(records, indent=2, default=str), encoding="utf-8")
+    else:
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=EXPORT_FIELDS)
+            writer.writeheader()
+            for record in records:
+                details = record["details"]
+                writer.writerow({**record, "details": "" if details is None
+                                 else json.dumps(details, default=str)})
+    logger.info("exported %d log entries to %s", len(rows), path)
+    return path
+
+
+class _Signals(QObject):
+    loaded = Signal(int, object, object)  # generation, rows, robots
+    failed = Signal(int, str)
+
+
+class _LoadLogs(QRunnable):
+    def __init__(self, database, wanted: LogFilter, after, generation: int,
+                 signals: _Signals) -> None:
+        super().__init__()
+        self._args = (database, wanted, after)
+        self._generation, self._signals = generation, signals
+
+    def run(self) -> None:
+        try:
+            rows, robots = load_logs(*self._args)
+        except Exception as exc:  # shown in the page; the worker must not die silently
+            logger.warning("loading logs failed: %s", exc)
+            self._signals.failed.emit(self._generation, str(exc))
+            return
+        self._signals.loaded.emit(self._generation, rows, robots)
+
+
+class LogsPage(QWidget):
+    logs_loaded = Signal(int)  # how many entries the last load added
+
+    def __init__(self, database, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._database = database
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(1)
+        self._signals = _Signals(self)
+        self._signals.loaded.connect(self._on_logs_loaded)
+        self._signals.failed.connect(self._on_load_failed)
+        self._generation = 0
+        self._busy = False
+        self.model = LogTableModel(parent=self)
+        self._build()
+        self._timer = QTimer(self)
+        self._timer.setInterval(REFRESH_INTERVAL_MS)
+        self._timer.timeout.connect(self.refresh)
+
+    def _build(self) -> None:
+        self.level_filter = QComboBox()
+        self.level_filter.addItems([ALL, *LOG_LEVELS])
+        self.category_filter = QComboBox()
+        self.category_filter.setEditable(True)  # categories are free text in the table
+        self.category_filter.addItems([ALL, *CATEGORIES])
+        self.robot_filter = QComboBox()
+        self.robot_filter.addItem(ALL)
+        # Robot ids arrive after the first load; room for them without a jumping layout.
+        self.robot_filter.setMinimumContentsLength(12)
+        self.robot_filter.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.time_filter = QComboBox()
+        self.time_filter.addItems(list(TIME_RANGES))
+        self.time_filter.setCurrentText("Last 24 h")
+        self.text_filter = QLineEdit()
+        self.text_filter.setPlaceholderText("Search messages")
+        self.text_filter.setClearButtonEnabled(True)
+        for combo in (self.level_filter, self.robot_filter, self.time_filter):
+            combo.currentIndexChanged.connect(self._on_filter_changed)
+        self.category_filter.currentTextChanged.connect(self._on_filter_changed)
+        self.text_filter.textChanged.connect(self._on_filter_changed)
+        self.copy_button = QPushButton("Copy")
+        self.copy_button.clicked.connect(self.copy_selected)
+        self.export_button = QPushButton("Export...")
+        self.export_button.clicked.connect(self._on_export_clicked)
+        bar = QHBoxLayout()
+        for label, widget in (("Level", self.level_filter),
+                              ("Category", self.category_filter),
+                              ("Robot", self.robot_filter), ("Time", self.time_filter)):
+            bar.addWidget(QLabel(label))
+            bar.addWidget(widget)
+        bar.addWidget(self.text_filter, 1)
+        bar.addWidget(self.copy_button)
+        bar.addWidget(self.export_button)
+        self.view = QTableView()
+        self.view.setModel(self.model)
+        self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.view.setAlternatingRowColors(True)
+        self.view.verticalHeader().hide()
+        self.view.setWordWrap(False)
+        header = self.view.horizontalHeader()
+        header.setStretchLastSection(True)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        for column, width in ((Column.TIME, 150), (Column.LEVEL, 80), (Column.CATEGORY, 90),
+                              (Column.ROBOT, 110)):
+            self.view.setColumnWidth(column, width)
+        copy = QAction("Copy", self.view)
+        copy.setShortcut(QKeySequence.StandardKey.Copy)
+        copy.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+        copy.triggered.connect(self.copy_selected)
+        self.view.addAction(copy)
+        self.status_label = QLabel("Loading logs...")
+        layout = QVBoxLayout(self)
+        layout.addLayout(bar)
+        layout.addWidget(self.view)
+        layout.addWidget(self.status_label)
+
+    def start(self) -> None:
+        self.refresh()
+        self._timer.start()
+
+    def stop(self) -> None:
+        self._timer.stop()
+        self._pool.waitForDone()
+
+    def current_filter(self, now: datetime | None = None) -> LogFilter:
+        def chosen(combo: QComboBox) -> str | None:
+            text = combo.currentText().strip()
+            return None if text in ("", ALL) else text
+
+        span = TIME_RANGES.get(self.time_filter.currentText())
+        since = None if span is None else (now or datetime.now(UTC)) - span
+        return LogFilter(level=chosen(self.level_filter), category=chosen(self.category_filter),
+                         robot_id=chosen(self.robot_filter), since=since,
+                         text=self.text_filter.text())
+
+    def refresh(self) -> None:
+        """Load entries newer than the newest shown (all matching ones when empty)."""
+        if self._busy:
+            return
+        self._busy = True
+        rows = self.model.rows()
+        after = rows[0].timestamp if rows else None
+        self._pool.start(_LoadLogs(self._database, self.current_filter(), after,
+                                   self._generation, self._signals))
+
+    def _on_filter_changed(self, *_args) -> None:
+        self._generation += 1  # a load under the old filter is dropped when it lands
+        self._busy = False
+        self.model.clear()
+        self.refresh()
+
+    def _on_logs_loaded(self, generation: int, rows: list[LogRow], robots: list[str]) -> None:
+        if generation != self._generation:
+            return
+        self._busy = False
+        added = self.model.append(rows)
+        known = {self.robot_filter.itemText(i) for i in range(self.robot_filter.count())}
+        self.robot_filter.blockSignals(True)  # adding choices is not a filter change
+        for robot in robots:
+            if robot not in known:
+                self.robot_filter.addItem(robot)
+        self.robot_filter.blockSignals(False)
+        self.status_label.setText(f"{self.model.rowCount()} entries shown, following live")
+        self.logs_loaded.emit(added)
+
+    def _on_load_failed(self, generation: int, reason: str) -> None:
+        if generation == self._generation:
+            self._busy = False
+            self.status_label.setText(f"Logs may be out of date: {reason}")
+
+    def selected_rows(self) -> list[LogRow]:
+        positions = sorted({index.row() for index in self.view.selectionModel().selectedRows()})
+        return [self.model.row(position) for position in positions]
+
+    def copy_selected(self) -> str:
+        """Put the selected entries on the clipboard as tab-separated lines."""
+        text = "\n".join(row.as_line() for row in self.selected_rows())
+        if text:
+            QApplication.clipboard().setText(text)
+        return text
+
+    def _on_export_clicked(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export logs", "logs.csv",
+                                              "CSV (*.csv);;JSON (*.json)")
+        if not path:
+            return
+        try:
+            export_logs(self.model.rows(), path)
+        except OSError as exc:
+            self.status_label.setText(f"Export failed: {exc}")
+            return
+        self.status_label.setText(f"Exported {self.model.rowCount()} entries to {path}")
+
+
+def install_logs_page(window, *, database) -> LogsPage:
+    """Add the Logs tab (not closable) to window.tabs and start following the logs."""
+    page = LogsPage(database, parent=window)
+    tabs = window.tabs
+    index = tabs.addTab(page, "Logs")
+    tabs.tabBar().setTabButton(index, tabs.tabBar().ButtonPosition.RightSide, None)
+    window.logs_page = page
+    page.start()
+    return page
