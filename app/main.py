@@ -159,6 +159,10 @@ def main(argv: list[str] | None = None) -> int:
     install_alerts_page(window, database=database, session=session, user=user,
                         history_store=history_store)
     _install_record_pages(window, database)
+    if history_store is not None:
+        from app.history_page import install_history_page
+
+        install_history_page(window, history_store, database)
     feed.start()
     session.start()
     window.show()
@@ -177,6 +181,9 @@ def main(argv: list[str] | None = None) -> int:
         for page in (getattr(window, "jobs_page", None), getattr(window, "logs_page", None)):
             if page is not None:
                 page.stop()
+        history_page = getattr(window, "history_page", None)
+        if history_page is not None:
+            history_page.shutdown()
         feed.stop()
         session.stop()
         if stack is not None:
