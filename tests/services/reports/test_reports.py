@@ -1,0 +1,185 @@
+"""Reports generated from known samples, alerts and jobs, read back with pdftotext."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from services.history.sql_store import SqlHistoryStore
+from services.records.db import Database
+from services.records.migrate import upgrade
+from services.records.models import Alert, Job, Report
+from services.records.repositories import RobotRepository
+from services.reports import ReportCancelled, generate_report
+from services.wire.model import Measurement, Sample
+
+T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+T1 = T0 + timedelta(hours=1)
+STEP_S = 10
+COUNT = 360  # one hour at one sample per 10 s
+
+
+def _samples(robot_id: str) -> list[Sample]:
+    samples = []
+    for i in range(COUNT):
+        moment = T0 + timedelta(seconds=i * STEP_S)
+        samples.append(Sample(Measurement.PERFORMANCE, robot_id, moment, {
+            "cpu_percent": float(i % 10 * 10),  # 0..90, mean 45
+            "memory_percent": 30.0 + i % 5,  # 30..34, mean 32
+            "cpu_temperature": 55.5}))
+        samples.append(Sample(Measurement.BATTERY, robot_id, moment,
+                              {"percentage": 100.0 - i * 0.1}))  # 64.1..100, mean 82.05
+        for servo, temp in (("1", 35.0), ("2", 48.25)):
+            samples.append(Sample(Measurement.SERVOS, robot_id, moment, {"temperature": temp},
+                                  tags={"servo_id": servo}))
+    return samples
+
+
+@pytest.fixture
+def stack(sqlite_url):
+    upgrade(sqlite_url)
+    database = Database(sqlite_url)
+    history = SqlHistoryStore(sqlite_url)  # the migration creates the samples tables too
+    history.write(_samples("r1"))
+    with database.session() as session:
+        RobotRepository(session).touch("r1", T0)
+        session.add_all([
+            Alert(robot_id="r1", alert_type="performance", severity="warning", title="CPU",
+                  message="cpu high", source="cpu", created_at=T0 + timedelta(minutes=1),
+                  acknowledged=True, acknowledged_by="alice",
+                  acknowledged_at=T0 + timedelta(minutes=3), resolved=True),
+            Alert(robot_id="r1", alert_type="performance", severity="warning", title="CPU",
+                  message="cpu high", source="cpu", created_at=T0 + timedelta(minutes=20),
+                  resolved=True),
+            Alert(robot_id="r1", alert_type="battery", severity="critical", title="Battery",
+                  message="low", source="battery", created_at=T0 + timedelta(minutes=50)),
+            Alert(robot_id="r1", alert_type="battery", severity="critical", title="Outside",
+                  message="before the range", source="battery2",
+                  created_at=T0 - timedelta(hours=2), resolved=True),
+        ])
+        for minute, length, status, items in ((5, 10, "completed", 20),
+                                              (20, 10, "completed", 10),
+                                              (40, 5, "failed", 5)):
+            session.add(Job(robot_id="r1", start_time=T0 + timedelta(minutes=minute),
+                            end_time=T0 + timedelta(minutes=minute + length), status=status,
+                            items_done=items, items_total=20, task_name=f"sort-{minute}"))
+    yield history, database
+    history.close()
+    database.dispose()
+
+
+def _text(path) -> str:
+    return subprocess.run(["pdftotext", "-layout", str(path), "-"], check=True,
+                          capture_output=True, text=True).stdout
+
+
+def _row(text: str, label: str) -> list[str]:
+    # The table row, not a chart legend entry with the same label: it has values after it.
+    line = next(line for line in text.splitlines()
+                if line.strip().startswith(label) and len(line.split()) > len(label.split()))
+    return line.split()
+
+
+@pytest.mark.parametrize("kind", ["performance", "battery", "system", "custom"])
+def test_statistics_in_pdf(stack, tmp_path, kind):
+    history, database = stack
+    fractions: list[float] = []
+    result = generate_report(kind, ["r1"], T0, T1, history=history, database=database,
+                             author="bob", out_path=tmp_path / f"{kind}.pdf",
+                             progress=fractions.append)
+    text = _text(result.path)
+    assert "TonyPi lab" in text and "bob" in text and "2026-11-20 08:00 UTC" in text
+    pages = re.findall(r"page (\d+) of (\d+)", text)
+    assert pages and all(total == pages[-1][1] for _, total in pages)
+    assert [int(n) for n, _ in pages] == list(range(1, len(pages) + 1))
+    if kind == "performance":
+        assert "Battery level" not in text
+    else:
+        assert _row(text, "Battery level")[3:6] in (["64.1", "82.0", "100.0"],
+                                                    ["64.1", "82.1", "100.0"])  # mean 82.05
+    if kind != "battery":
+        assert _row(text, "CPU usage")[3:6] == ["0.0", "45.0", "90.0"]
+        assert _row(text, "Memory usage")[3:6] == ["30.0", "32.0", "34.0"]
+        assert _row(text, "Servo 2 temperature")[4:7] == ["48.2", "48.2", "48.2"] or \
+            _row(text, "Servo 2 temperature")[4:7] == ["48.3", "48.3", "48.3"]
+    else:
+        assert "CPU usage" not in text
+    assert _row(text, "Total alerts")[-1] == "3"
+    assert _row(text, "Severity critical")[-1] == "1"
+    assert _row(text, "Severity warning")[-1] == "2"
+    assert _row(text, "Type performance")[-1] == "2"
+    assert _row(text, "Mean time to acknowledge")[-1] == "0:02:00"
+    assert "alice" in text
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+
+
+def test_job_report(stack, tmp_path):
+    history, database = stack
+    result = generate_report("job", ["r1"], T0, T1, history=history, database=database,
+                             author="bob", out_path=tmp_path / "job.pdf")
+    text = _text(result.path)
+    assert _row(text, "Jobs")[-1] == "3"
+    assert _row(text, "Status completed")[-1] == "2"
+    assert _row(text, "Success rate")[-2:] == ["66.7", "%"]
+    assert _row(text, "Mean duration")[-1] == "0:08:20"
+    assert _row(text, "Items per hour")[-1] == "84.0"  # 35 items in 25 minutes
+    assert "Statistics" not in text and "Alerts" not in text
+    assert result.summary["jobs"]["total"] == 3
+
+
+def test_report_row_recorded(stack, tmp_path):
+    history, database = stack
+    result = generate_report("system", ["r1"], T0, T1, history=history, database=database,
+                             author="bob", out_path=tmp_path / "sys.pdf")
+    with database.session() as session:
+        row = session.scalar(select(Report).where(Report.id == result.report_id))
+        assert row.report_type == "system" and row.robot_id == "r1"
+        assert row.created_by == "bob" and row.file_path == str(result.path.resolve())
+        stats = json.loads(json.dumps(row.data))["statistics"]["r1"]["CPU usage"]
+        assert stats["min"] == 0.0 and stats["max"] == 90.0 and stats["mean"] == 45.0
+
+
+def test_several_robots_record_null_robot(stack, tmp_path):
+    history, database = stack
+    result = generate_report("performance", ["r1", "gh<o>st&1"], T0, T1, history=history,
+                             database=database, author="bob", out_path=tmp_path / "two.pdf")
+    assert "Robot gh<o>st&1" in _text(result.path)
+    with database.session() as session:
+        row = session.get(Report, result.report_id)
+        assert row.robot_id is None and row.data["robots"] == ["r1", "gh<o>st&1"]
+
+
+def test_cancel_leaves_nothing(stack, tmp_path):
+    history, database = stack
+    calls = []
+
+    def cancel() -> bool:
+        calls.append(1)
+        return len(calls) > 2
+
+    out = tmp_path / "cancelled.pdf"
+    with pytest.raises(ReportCancelled):
+        generate_report("system", ["r1"], T0, T1, history=history, database=database,
+                        author="bob", out_path=out, cancel=cancel)
+    assert not out.exists()
+    with database.session() as session:
+        assert session.scalars(select(Report)).all() == []
+
+
+def test_custom_sections_and_bad_input(stack, tmp_path):
+    history, database = stack
+    result = generate_report("custom", ["r1"], T0, T1, history=history, database=database,
+                             author="bob", out_path=tmp_path / "c.pdf", sections=("jobs",))
+    text = _text(result.path)
+    assert "Success rate" in text and "CPU usage" not in text and "Total alerts" not in text
+    with pytest.raises(ValueError):
+        generate_report("weekly", ["r1"], T0, T1, history=history, database=database,
+                        author="bob", out_path=tmp_path / "x.pdf")
+    with pytest.raises(ValueError):
+        generate_report("system", ["r1"], T1, T0, history=history, database=database,
+                        author="bob", out_path=tmp_path / "x.pdf")
