@@ -161,8 +161,10 @@ def main(argv: list[str] | None = None) -> int:
     _install_record_pages(window, database)
     if history_store is not None:
         from app.history_page import install_history_page
+        from app.reports_page import install_reports_page
 
         install_history_page(window, history_store, database)
+        install_reports_page(window, history_store=history_store, database=database, user=user)
     feed.start()
     session.start()
     window.show()
@@ -181,9 +183,10 @@ def main(argv: list[str] | None = None) -> int:
         for page in (getattr(window, "jobs_page", None), getattr(window, "logs_page", None)):
             if page is not None:
                 page.stop()
-        history_page = getattr(window, "history_page", None)
-        if history_page is not None:
-            history_page.shutdown()
+        for name in ("history_page", "reports_page"):
+            page = getattr(window, name, None)
+            if page is not None:
+                page.shutdown()
         feed.stop()
         session.stop()
         if stack is not None:
