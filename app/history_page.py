@@ -449,5 +449,8 @@ class HistoryPage(QWidget):
 def install_history_page(window: Any, history_store: HistoryStore, database: Any = None
                          ) -> HistoryPage:
     page = HistoryPage(history_store, database)
-    window.tabs.addTab(page, "History")
+    index = window.tabs.addTab(page, "History")
+    bar = window.tabs.tabBar()
+    bar.setTabButton(index, bar.ButtonPosition.RightSide, None)  # part of the window
+    window.history_page = page
     return page
