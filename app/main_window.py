@@ -6,6 +6,7 @@ MQTT itself: one GUI-thread timer drains what the paho thread buffered, in one b
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from collections.abc import Callable
@@ -30,6 +31,19 @@ REFRESH_INTERVAL_MS = 40  # 25 Hz: plots follow the data without burning the CPU
 FLEET_REFRESH_EVERY_TICKS = 5  # the overview at 5 Hz is plenty for people
 STALE_CHECK_EVERY_TICKS = 25  # staleness changes slowly; re-check once a second
 SETTINGS_GROUP = "main_window"
+
+
+def settle_heap() -> None:
+    """Take what is alive now out of Python's full collections.
+
+    A full collection walks every object (start-up leaves ~100k: Qt wrappers, pyqtgraph
+    items), which took 50-150 ms under fleet load, and no thread runs meanwhile: not
+    the redraw, not paho's.  The window, its pages and their plots live long; frozen,
+    they are no longer walked.  Called after building them (a one-off collection
+    first, so no garbage is frozen), and undone when a page closes.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 class MainWindow(QMainWindow):
@@ -62,11 +76,14 @@ class MainWindow(QMainWindow):
         self._build_menus()
 
         self._tick = 0
+        self._page_keys_cache: dict[LivePage, tuple[int, list[SignalKey]]] = {}
+        self._heap_mark: tuple[int, int] | None = None  # see _settle_new_objects
         self._timer = QTimer(self)
         self._timer.setInterval(REFRESH_INTERVAL_MS)
         self._timer.timeout.connect(self._on_timer_ticked)
         self._timer.start()
         self._restore()
+        settle_heap()
 
     # -- building ----------------------------------------------------------------------
     def _build_status_bar(self) -> None:
@@ -130,6 +147,7 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(page, " + ".join(robot_ids))
         self.tabs.setCurrentWidget(page)
         self._refresh_page(page, time.time(), force=True)
+        settle_heap()
         self.live_page_opened.emit(",".join(robot_ids))
         return page
 
@@ -146,7 +164,12 @@ class MainWindow(QMainWindow):
         if isinstance(self.tabs.widget(index), LivePage):
             page = self.tabs.widget(index)
             self.tabs.removeTab(index)
+            self._page_keys_cache.pop(page, None)
             page.deleteLater()
+            # The page's objects may be frozen (see settle_heap): let the collector
+            # have them once Qt has deleted the page.
+            gc.unfreeze()
+            QTimer.singleShot(0, settle_heap)
 
     # -- the one GUI-thread refresh ----------------------------------------------------
     def _on_timer_ticked(self) -> None:
@@ -163,18 +186,36 @@ class MainWindow(QMainWindow):
         if self._tick % FLEET_REFRESH_EVERY_TICKS == 0:
             self.fleet_model.set_snapshots(self.fleet.snapshots(now), datetime.now(UTC))
             self._refresh_status_bar(now)
+        if stale_check:
+            self._settle_new_objects()
         self.frame_applied.emit(time.perf_counter() - started)
+
+    def _settle_new_objects(self) -> None:
+        # New robots bring signals (fleet) and curves (pages): long-lived objects that
+        # full collections would walk again and again; freeze them once they are made.
+        mark = (self.fleet.signal_generation,
+                sum(len(plot.keys()) for page in self.live_pages() for plot in page.plots))
+        if mark != self._heap_mark:
+            self._heap_mark = mark
+            settle_heap()
 
     def _refresh_page(self, page: LivePage, now: float, force: bool = False,
                       dirty: set[SignalKey] | None = None) -> None:
-        available = [key for robot in page.robot_ids() for key in self.fleet.signals(robot)]
-        keys = page.keys_needed(available)
-        if not force and dirty is not None and not dirty.intersection(keys):
+        keys = self._page_keys(page)
+        if not force and dirty is not None and dirty.isdisjoint(keys):
             return
         data = self.fleet.read(keys, since=now - page.window())
-        stale = {key: self.fleet.signal_age_s(key, now) if self.fleet.is_stale(key, now)
-                 else None for key in keys}
-        page.update_data(data, now, stale)
+        page.update_data(data, now, self.fleet.stale_ages(keys, now))
+
+    def _page_keys(self, page: LivePage) -> list[SignalKey]:
+        # Which keys a page draws changes only when robots add signals; working it out
+        # (sorting, matching patterns) 25 times a second would be a waste.
+        generation = self.fleet.signal_generation
+        cached = self._page_keys_cache.get(page)
+        if cached is None or cached[0] != generation:
+            available = [key for robot in page.robot_ids() for key in self.fleet.signals(robot)]
+            cached = self._page_keys_cache[page] = (generation, page.keys_needed(available))
+        return cached[1]
 
     def _refresh_status_bar(self, now: float) -> None:
         stats = self.feed.stats()
@@ -217,5 +258,6 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt's name
         self._timer.stop()
+        gc.unfreeze()
         self.save_state()
         super().closeEvent(event)

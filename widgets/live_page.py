@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QPoint, QRect, Qt, Signal
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
     QComboBox,
@@ -132,6 +132,11 @@ class LivePage(QWidget):
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         scroll.setWidget(grid_host)
+        self._scroll = scroll
+        # Plots scrolled out of sight are fed when they come back (see update_data).
+        self._latest: tuple[list, float, dict] | None = None
+        self._behind: set[int] = set()
+        scroll.verticalScrollBar().valueChanged.connect(self._on_scrolled)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 8, 8)
@@ -224,8 +229,43 @@ class LivePage(QWidget):
             routed[route.plot_index][key] = arrays
         for plot_index in sorted(grown):
             self._set_plot_curves(plot_index)
-        for plot, plot_data in zip(self.plots, routed, strict=True):
-            plot.update_data(plot_data, now, stale)
+        # A plot out of sight is not redrawn: a page of servo charts is taller than
+        # the window, and each redraw costs the GUI thread.  It catches up when shown.
+        self._latest = (routed, now, stale)
+        self._behind.clear()
+        for index, (plot, plot_data) in enumerate(zip(self.plots, routed, strict=True)):
+            if self._on_screen(plot):
+                plot.update_data(plot_data, now, stale)
+            else:
+                self._behind.add(index)
+
+    def _on_screen(self, plot: LivePlot) -> bool:
+        if not self.isVisible():
+            return True  # nothing is drawn anyway; keep every plot current
+        viewport = self._scroll.viewport()
+        area = QRect(plot.mapTo(viewport, QPoint(0, 0)), plot.size())
+        return area.intersects(viewport.rect())
+
+    def _catch_up(self) -> None:
+        if not self._behind or self._latest is None:
+            return
+        routed, now, stale = self._latest
+        for index in sorted(self._behind):
+            plot = self.plots[index]
+            if self._on_screen(plot):
+                self._behind.discard(index)
+                plot.update_data(routed[index], now, stale)
+
+    def _on_scrolled(self, _value: int) -> None:
+        self._catch_up()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        self._catch_up()
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().showEvent(event)
+        self._catch_up()
 
     def _set_plot_curves(self, plot_index: int) -> None:
         keys = sorted(self._plot_keys[plot_index], key=lambda k: self._routes[k].order)

@@ -18,7 +18,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPalette
-from PySide6.QtWidgets import QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGraphicsItem, QSizePolicy, QVBoxLayout, QWidget
 
 from services.live.model import SignalKey
 from widgets.live_plot_items import (
@@ -98,6 +98,12 @@ class LivePlot(QWidget):
         # (measured: a page of 8 plots paints in 28 ms instead of 60 ms) and add clutter.
         left.setStyle(maxTickLevel=0)
         left.setWidth(LEFT_AXIS_WIDTH_PX)
+        # Axes (and their grid) repaint with every frame: as pixmaps, they are redrawn
+        # only when their range moves.  Times take no SI prefix (it costs every move).
+        bottom = self.plot_item.getAxis("bottom")
+        for axis in (left, bottom):
+            axis.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        bottom.enableAutoSIPrefix(False)
         if unit:
             self.plot_item.setLabel("left", unit)
 
@@ -235,9 +241,8 @@ class LivePlot(QWidget):
                 curve.setData(times, values)
                 curve.range_dirty = False
         finally:
-            # Following the clock only slides the x range: a curve whose data did not
-            # change keeps its clipped, downsampled picture (the view clips what slid
-            # out), so only a new span (window, zoom) re-processes every curve.
+            # Sliding x while following leaves unchanged curves as they are (the view
+            # clips what slid out); only a new span (window, zoom) re-processes them.
             span = self._window_s if not self._paused else None
             for curve in curves:
                 curve.deferred = False
@@ -246,9 +251,8 @@ class LivePlot(QWidget):
                     if span is None or span != self._processed_span:
                         curve.viewRangeChanged()
             self._processed_span = span
-        # pyqtgraph applies a new range to the view's transform just before painting, and
-        # the items that then change geometry make the scene paint the plot a second
-        # time; applying it now costs nothing extra and saves that paint.
+        # Applied now, not (as pyqtgraph would) while painting, where the curves' new
+        # geometry makes the scene paint the plot a second time.
         self.view_box.updateMatrix()
         for key in self._keys:
             age = stale.get(key)
@@ -322,12 +326,10 @@ class LivePlot(QWidget):
     def _follow(self, force: bool = False) -> None:
         """Show the window ending now, y fitted to the curves shown.
 
-        The x range moves in whole pixels: a 1 min window on 600 px moves 0.4 px per
-        frame at 25 Hz, and every move makes each curve, axis and grid line of the plot
-        be processed again, so a move waits until it is worth a pixel (new samples are
-        drawn at once all the same).  The curves hold exactly the window, so y is
-        fitted from each curve's min and max (kept per data update) instead of by
-        pyqtgraph's auto-range, which asks every curve for its bounds on every frame.
+        x moves in whole pixels (1 min on 600 px is 0.4 px per frame at 25 Hz, and each
+        move re-processes axes and curves); new samples are drawn at once regardless.
+        The curves hold exactly the window, so y fits their min and max, kept per data
+        update, not pyqtgraph's auto-range, which asks every curve on every frame.
         """
         if self._paused or self._now is None:
             return

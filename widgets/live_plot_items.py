@@ -15,6 +15,7 @@ from PySide6.QtGui import QColor
 # already draws every spike; more only costs drawing time.
 DOWNSAMPLE_SAMPLES_PER_PX = 1.0
 
+Y_RANGE_STEPS = 50  # y range ends are rounded to ~2 % of the span (see fitted_range)
 STALE_COLOR = "#8d949b"  # the STALE badge grey: reads on light and dark backgrounds
 # Qualitative colours that stay readable on white and on near-black (no grey: grey means
 # stale).  Beyond these, hues are spread evenly around the wheel.
@@ -125,14 +126,29 @@ def value_bounds(values: np.ndarray) -> tuple[float, float] | None:
 def fitted_range(bounds: list[tuple[float, float] | None],
                  padding: float) -> tuple[float, float] | None:
     """The y range that shows all `bounds`, widened by `padding` (a fraction of the
-    span, as pyqtgraph's auto-range pads); None when there is nothing to fit."""
+    span, as pyqtgraph's auto-range pads); None when there is nothing to fit.
+
+    The ends are rounded outwards to a step of about 1/Y_RANGE_STEPS of the span, so
+    that a new extreme a hair beyond the last one does not move the range: every move
+    redraws the axis and re-measures every curve of the plot.
+    """
     known = [b for b in bounds if b is not None]
     if not known:
         return None
     low = min(b[0] for b in known)
     high = max(b[1] for b in known)
     margin = (high - low) * padding
-    return low - margin, high + margin
+    low, high = low - margin, high + margin
+    if not high > low:
+        return low, high  # a flat line: the view keeps its scale around it
+    step = nice_step((high - low) / Y_RANGE_STEPS)
+    return math.floor(low / step) * step, math.ceil(high / step) * step
+
+
+def nice_step(size: float) -> float:
+    """The 1, 2 or 5 times a power of ten at or above `size` (> 0)."""
+    power = 10.0 ** math.floor(math.log10(size))
+    return next(m * power for m in (1, 2, 5, 10) if m * power >= size)
 
 
 def readout_html(heading: str, entries: list[tuple[str, str, float]], hidden: int,

@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 STALE_FACTOR = 3.0  # a signal is stale after this many expected intervals without a sample
 DEFAULT_INTERVAL_S = 5.0  # expected interval before a signal has shown its rate
 MIN_INTERVAL_S = 0.05  # floor: jitter on a fast signal must not make it stale at once
+FRESH_FOR_SURE_S = STALE_FACTOR * MIN_INTERVAL_S  # no signal is stale sooner than this
 INTERVAL_HISTORY = 16  # the expected interval is the median of this many recent intervals
 MAX_ROBOTS = 500  # robot ids come off the network: bound what a misbehaving client costs
 MAX_SIGNALS_PER_ROBOT = 1024  # 64 servos x 5 fields + IMU, sensors... fit comfortably
@@ -63,6 +64,11 @@ class _Signal:
         self.dirty = False
         self.pending_first = 0.0  # sample times appended since the last take_dirty()
         self.pending_last = 0.0
+
+    def is_stale_at(self, age_s: float) -> bool:
+        # Younger than any signal can be stale: spare the median (the fleet overview
+        # asks for every signal of every robot five times a second, under the lock).
+        return age_s > FRESH_FOR_SURE_S and age_s > STALE_FACTOR * self.expected_interval_s()
 
     def expected_interval_s(self) -> float:
         if self.expected_s is None:  # recomputed lazily: apply() only invalidates it
@@ -114,6 +120,7 @@ class FleetState:
         self._last_spans: dict[SignalKey, tuple[float, float]] = {}
         self._newest_t: float | None = None
         self.dropped_out_of_order = 0  # duplicates and late samples not put in a buffer
+        self._signals_added = 0
         self._refused_robots = 0
 
     # -- network thread -------------------------------------------------------------------
@@ -222,6 +229,7 @@ class FleetState:
         signal = _Signal(key, RingBuffer(self.window_s, self.max_points_per_signal))
         group[name] = self._signals[key] = signal
         robot.signal_count += 1
+        self._signals_added += 1
         return signal
 
     @staticmethod
@@ -292,7 +300,7 @@ class FleetState:
                 # A signal seen once has shown no rate it could miss (a one-off event).
                 if signal.count >= 2:
                     age = now - signal.last_arrival
-                    if age > STALE_FACTOR * signal.expected_interval_s():
+                    if signal.is_stale_at(age):
                         stale.append((signal.label, age))
         stale.sort(key=lambda item: -item[1])
         readings = Readings(
@@ -323,6 +331,29 @@ class FleetState:
             if robot is None:
                 return []
             return sorted(s.key for group in robot.groups.values() for s in group.values())
+
+    @property
+    def signal_generation(self) -> int:
+        """Grows whenever a new signal appears: whoever caches `signals()` re-reads it
+        when this changed (signals are never removed)."""
+        return self._signals_added
+
+    def stale_ages(self, keys: Iterable[SignalKey], now: float | None = None
+                   ) -> dict[SignalKey, float | None]:
+        """Per key: seconds since its last sample when it is stale (see is_stale), else
+        None; unknown keys are None.  One pass under the lock, for a redraw."""
+        now = self._clock() if now is None else now
+        result: dict[SignalKey, float | None] = {}
+        with self._lock:
+            for key in keys:
+                signal = self._signals.get(key)
+                age = None
+                if signal is not None:
+                    age = now - signal.last_arrival
+                    if not signal.is_stale_at(age):
+                        age = None
+                result[key] = age
+        return result
 
     def read(self, keys: Iterable[SignalKey], since: float | None = None
              ) -> dict[SignalKey, tuple[np.ndarray, np.ndarray]]:
@@ -374,7 +405,7 @@ class FleetState:
             signal = self._signals.get(key)
             if signal is None:
                 return False
-            return now - signal.last_arrival > STALE_FACTOR * signal.expected_interval_s()
+            return signal.is_stale_at(now - signal.last_arrival)
 
     def newest_sample_time(self) -> float | None:
         """The timestamp (epoch s) of the freshest sample of any robot."""
