@@ -3,7 +3,7 @@
     service = AlertService(database, publish=lambda topic, payload: session.publish(...))
     outcome = service.acknowledge(user, alert_id, comment="fan replaced")
     if not outcome.acknowledged:
-        print(f"already acknowledged by {outcome.by} at {outcome.at}")
+        banner.show(f"already acknowledged by {outcome.by} at {outcome.at}")
 
 The role check comes before any database work, so a viewer's attempt changes nothing and
 is refused with services.auth.PermissionDenied whatever the buttons showed.  A change is
