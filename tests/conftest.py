@@ -5,8 +5,11 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 
+import keyring
 import pytest
+from keyring.backends.fail import Keyring as FailKeyring
 
+from tests.support.keyrings import MemoryKeyring
 from tests.support.servers import Mosquitto, Postgres
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -39,3 +42,22 @@ def pg_url(postgres_server: Postgres) -> str:
 @pytest.fixture
 def sqlite_url(tmp_path) -> str:
     return f"sqlite:///{tmp_path / 'records.db'}"
+
+
+@pytest.fixture
+def memory_keyring() -> Iterator[MemoryKeyring]:
+    """A working keyring for the test, restored afterwards."""
+    previous = keyring.get_keyring()
+    backend = MemoryKeyring()
+    keyring.set_keyring(backend)
+    yield backend
+    keyring.set_keyring(previous)
+
+
+@pytest.fixture
+def fail_keyring() -> Iterator[None]:
+    """No usable keyring, as on a headless machine."""
+    previous = keyring.get_keyring()
+    keyring.set_keyring(FailKeyring())
+    yield
+    keyring.set_keyring(previous)

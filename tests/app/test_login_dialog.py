@@ -2,9 +2,7 @@ from __future__ import annotations
 
 import keyring
 import pytest
-from keyring.backend import KeyringBackend
 from keyring.backends.fail import Keyring as FailKeyring
-from keyring.errors import PasswordDeleteError
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QDialog
 
@@ -19,33 +17,6 @@ WAIT_MS = 5000
 PASSWORD = "operator-pass-42"
 
 
-class MemoryKeyring(KeyringBackend):
-    """A keyring backend that keeps passwords in a dict, so tests can look inside."""
-
-    priority = 1
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.passwords: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service, username):
-        return self.passwords.get((service, username))
-
-    def set_password(self, service, username, password):
-        self.passwords[(service, username)] = password
-
-    def delete_password(self, service, username):
-        if self.passwords.pop((service, username), None) is None:
-            raise PasswordDeleteError(username)
-
-
-@pytest.fixture
-def memory_keyring():
-    previous = keyring.get_keyring()
-    backend = MemoryKeyring()
-    keyring.set_keyring(backend)
-    yield backend
-    keyring.set_keyring(previous)
 
 
 @pytest.fixture

@@ -2,11 +2,7 @@ import shutil
 import socket
 import subprocess
 
-import keyring
 import pytest
-from keyring.backend import KeyringBackend
-from keyring.backends.fail import Keyring as FailKeyring
-from keyring.errors import PasswordDeleteError
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLineEdit
 
@@ -23,41 +19,7 @@ from tests.support.servers import Mosquitto, free_port
 WAIT_MS = 8000
 
 
-class MemoryKeyring(KeyringBackend):
-    """A keyring backend that keeps passwords in a dict, so tests can look inside."""
 
-    priority = 1
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.passwords: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service, username):
-        return self.passwords.get((service, username))
-
-    def set_password(self, service, username, password):
-        self.passwords[(service, username)] = password
-
-    def delete_password(self, service, username):
-        if self.passwords.pop((service, username), None) is None:
-            raise PasswordDeleteError(username)
-
-
-@pytest.fixture
-def memory_keyring():
-    previous = keyring.get_keyring()
-    backend = MemoryKeyring()
-    keyring.set_keyring(backend)
-    yield backend
-    keyring.set_keyring(previous)
-
-
-@pytest.fixture
-def no_keyring():
-    previous = keyring.get_keyring()
-    keyring.set_keyring(FailKeyring())
-    yield
-    keyring.set_keyring(previous)
 
 
 @pytest.fixture
@@ -241,7 +203,7 @@ def test_test_button_uses_the_stored_or_typed_password(qtbot, tmp_path, secure_m
     assert "a-wrong-one" not in dialog.result_text("mqtt")
 
 
-def test_no_keyring_banner_and_save_without_secrets(qtbot, store, no_keyring):
+def test_fail_keyring_banner_and_save_without_secrets(qtbot, store, fail_keyring):
     dialog = make_dialog(qtbot, store)
     assert dialog.banner.isVisible()
     assert "cannot be saved" in dialog.banner.text()

@@ -3,10 +3,8 @@ import tomllib
 
 import keyring
 import pytest
-from keyring.backend import KeyringBackend
 from keyring.backends.fail import Keyring as FailKeyring
 from keyring.backends.null import Keyring as NullKeyring
-from keyring.errors import PasswordDeleteError
 
 from services.connection_profile import (
     ConnectionProfile,
@@ -22,43 +20,6 @@ from services.connection_profile import (
     stored_secret,
 )
 from services.secrets import SecretUnavailable
-
-
-class MemoryKeyring(KeyringBackend):
-    """A real keyring backend that keeps its passwords in a dict (for tests only)."""
-
-    priority = 1
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.passwords: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service, username):
-        return self.passwords.get((service, username))
-
-    def set_password(self, service, username, password):
-        self.passwords[(service, username)] = password
-
-    def delete_password(self, service, username):
-        if self.passwords.pop((service, username), None) is None:
-            raise PasswordDeleteError(username)
-
-
-@pytest.fixture
-def memory_keyring():
-    previous = keyring.get_keyring()
-    backend = MemoryKeyring()
-    keyring.set_keyring(backend)
-    yield backend
-    keyring.set_keyring(previous)
-
-
-@pytest.fixture
-def fail_keyring():
-    previous = keyring.get_keyring()
-    keyring.set_keyring(FailKeyring())
-    yield
-    keyring.set_keyring(previous)
 
 
 def lab_profile(name: str = "lab") -> ConnectionProfile:
