@@ -1,8 +1,8 @@
 """One live chart: one quantity, many curves (one per SignalKey), following the clock.
 
-Built to be redrawn 20-30 times a second: curves are created once in `set_curves` and
-only fed with `setData` afterwards (and not even that when a curve's data did not
-change), with width-1 pens, clip-to-view and peak downsampling so tens of curves of
+Built to be redrawn 20-30 times a second: curves (see widgets.live_curve) are created
+once in `set_curves` and only fed afterwards (and not even that when a curve's data did
+not change), with width-1 pens, clip-to-view and peak downsampling so tens of curves of
 thousands of points cost little.  Times are UTC epoch seconds; the axis shows local clock
 time.
 """
@@ -21,15 +21,14 @@ from PySide6.QtGui import QColor, QFont, QFontMetrics, QPalette
 from PySide6.QtWidgets import QGraphicsItem, QSizePolicy, QVBoxLayout, QWidget
 
 from services.live.model import SignalKey
+from widgets.live_curve import LiveCurve
 from widgets.live_plot_items import (
     STALE_COLOR,
     LegendSample,
-    LiveCurve,
     curve_colors,
     fitted_range,
     format_stale_age,
     readout_html,
-    value_bounds,
 )
 
 logger = logging.getLogger(__name__)
@@ -65,12 +64,10 @@ class LivePlot(QWidget):
         self._now: float | None = None
         self._keys: list[SignalKey] = []
         self._names: dict[SignalKey, str] = {}
-        self._curves: dict[SignalKey, pg.PlotDataItem] = {}
+        self._curves: dict[SignalKey, LiveCurve] = {}
         self._colors: dict[SignalKey, QColor] = {}
         self._data: dict[SignalKey, tuple[np.ndarray, np.ndarray]] = {}
         self._signature: dict[SignalKey, tuple[int, float, float]] = {}
-        self._bounds: dict[SignalKey, tuple[float, float] | None] = {}  # y min, max of data
-        self._processed_span: float | None = None  # x span the curves were clipped for
         self._followed_x: tuple[float, float] | None = None  # the ranges _follow set last
         self._followed_y: tuple[float, float] | None = None
         self._stale: dict[SignalKey, float | None] = {}
@@ -84,8 +81,6 @@ class LivePlot(QWidget):
         self.plot_widget.setMinimumHeight(PLOT_MIN_HEIGHT_PX)
         self.plot_item: pg.PlotItem = self.plot_widget.getPlotItem()
         self.view_box: pg.ViewBox = self.plot_item.getViewBox()
-        self.plot_item.setClipToView(True)
-        self.plot_item.setDownsampling(auto=True, mode="peak")
         self.plot_item.showGrid(x=True, y=True, alpha=0.12)
         self.plot_item.hideButtons()  # the "A" button fights with following the clock
         self.plot_item.setMenuEnabled(False)
@@ -141,7 +136,7 @@ class LivePlot(QWidget):
     def keys(self) -> list[SignalKey]:
         return list(self._keys)
 
-    def curve(self, key: SignalKey) -> pg.PlotDataItem:
+    def curve(self, key: SignalKey) -> LiveCurve:
         return self._curves[key]
 
     def legend_text(self, key: SignalKey) -> str:
@@ -156,8 +151,7 @@ class LivePlot(QWidget):
             curve = self._curves.pop(key)
             self.legend.removeItem(curve)
             self.plot_item.removeItem(curve)
-            for store in (self._data, self._signature, self._bounds, self._stale,
-                          self._legend_text):
+            for store in (self._data, self._signature, self._stale, self._legend_text):
                 store.pop(key, None)
         self._keys = keys
         self._names = {key: names.get(key, key.label) for key in keys}
@@ -168,9 +162,7 @@ class LivePlot(QWidget):
         for key in keys:
             curve = self._curves.get(key)
             if curve is None:
-                # Ring buffers hold no NaN (skip the finite check); no dynamic range
-                # limit, so y autoranging does not re-process the curves every frame.
-                curve = LiveCurve(skipFiniteCheck=True, dynamicRangeLimit=None)
+                curve = LiveCurve(self.view_box)
                 self.plot_item.addItem(curve)
                 self._curves[key] = curve
             self._legend_text[key] = self._display_name(key)
@@ -220,7 +212,6 @@ class LivePlot(QWidget):
         if self._paused:
             return
         self._now = now
-        changed = []
         for key, (times, values) in data.items():
             curve = self._curves.get(key)
             if curve is None:
@@ -230,27 +221,8 @@ class LivePlot(QWidget):
             if self._signature.get(key) != signature:
                 self._signature[key] = signature
                 self._data[key] = (times, values)
-                self._bounds[key] = value_bounds(values)
-                changed.append((curve, times, values))
-        curves = self._curves.values()
-        for curve in curves:
-            curve.deferred = True
-        try:
-            self._follow()  # first the new ranges, so each curve is processed once below
-            for curve, times, values in changed:
-                curve.setData(times, values)
-                curve.range_dirty = False
-        finally:
-            # Sliding x while following leaves unchanged curves as they are (the view
-            # clips what slid out); only a new span (window, zoom) re-processes them.
-            span = self._window_s if not self._paused else None
-            for curve in curves:
-                curve.deferred = False
-                if curve.range_dirty:
-                    curve.range_dirty = False
-                    if span is None or span != self._processed_span:
-                        curve.viewRangeChanged()
-            self._processed_span = span
+                curve.set_samples(times, values)
+        self._follow()
         # Applied now, not (as pyqtgraph would) while painting, where the curves' new
         # geometry makes the scene paint the plot a second time.
         self.view_box.updateMatrix()
@@ -337,8 +309,8 @@ class LivePlot(QWidget):
         pixel_s = self._window_s / max(self.view_box.width(), 1.0)
         if force or x_range is None or self._now - x_range[1] >= pixel_s:
             x_range = (self._now - self._window_s, self._now)
-        y_range = fitted_range([bounds for key, bounds in self._bounds.items()
-                                if self._curves[key].isVisible()],
+        y_range = fitted_range([curve.y_bounds() for curve in self._curves.values()
+                                if curve.isVisible()],
                                self.view_box.suggestPadding(1))
         if not force and (x_range, y_range) == (self._followed_x, self._followed_y):
             return

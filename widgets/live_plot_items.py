@@ -1,19 +1,14 @@
-"""Building blocks of LivePlot: curve colours, value formats, the fast curve item,
-the legend swatch and the crosshair read-out."""
+"""Building blocks of LivePlot: curve colours, value formats, the legend swatch and
+the crosshair read-out."""
 
 from __future__ import annotations
 
 import html
 import math
 
-import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
-
-# Peak downsampling keeps each bucket's min and max, so one bucket per pixel column
-# already draws every spike; more only costs drawing time.
-DOWNSAMPLE_SAMPLES_PER_PX = 1.0
 
 Y_RANGE_STEPS = 50  # y range ends are rounded to ~2 % of the span (see fitted_range)
 STALE_COLOR = "#8d949b"  # the STALE badge grey: reads on light and dark backgrounds
@@ -65,62 +60,6 @@ class LegendSample(pg.ItemSample):
         pen.setCapStyle(Qt.PenCapStyle.FlatCap)
         p.setPen(pen)
         p.drawLine(2, 11, 18, 11)
-
-
-class SlidingCurveItem(pg.PlotCurveItem):
-    """The line of a LiveCurve.
-
-    pyqtgraph forgets a curve's data bounds whenever the view moves, and recomputes
-    them (NaN-aware min and max of x and y) at the next paint; following the clock
-    moves the view on every frame.  The data bounds depend on the data alone (setData
-    still clears them), so only the bounding rect is forgotten: its pen padding is in
-    pixels.
-    """
-
-    def viewTransformChanged(self):
-        if "_boundingRect" not in vars(self):  # another pyqtgraph: its own way, slower
-            super().viewTransformChanged()
-            return
-        self._boundingRect = None
-        self.prepareGeometryChange()
-
-
-class LiveCurve(pg.PlotDataItem):
-    """A PlotDataItem whose reaction to view-range changes can be held back.
-
-    A refresh moves the x range *and* replaces the data; pyqtgraph would clip and
-    downsample every curve once for each.  While `deferred`, a range change is only
-    noted, and the refresh then updates each curve once.
-    """
-
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
-        # The stock line, replaced with one that keeps its bounds while the view slides
-        # (wired as PlotDataItem wires its own).
-        self.curve.setParentItem(None)
-        self.curve = SlidingCurveItem()
-        self.curve.setParentItem(self)
-        self.curve.sigClicked.connect(self.sigClicked)
-        # Live curves draw no symbols: out of the scene, the unused scatter item stops
-        # reacting to every range change of the view (one Python call each).
-        self.scatter.hide()
-        self.scatter.setParentItem(None)
-        self.opts["autoDownsampleFactor"] = DOWNSAMPLE_SAMPLES_PER_PX
-        self.deferred = False
-        self.range_dirty = False
-
-    def viewRangeChanged(self, vb=None, ranges=None, changed=None):
-        if self.deferred:
-            self.range_dirty = True
-            return
-        super().viewRangeChanged(vb, ranges, changed)
-
-
-def value_bounds(values: np.ndarray) -> tuple[float, float] | None:
-    """(min, max) of a curve's values, None when it has none."""
-    if not len(values):
-        return None
-    return float(values.min()), float(values.max())
 
 
 def fitted_range(bounds: list[tuple[float, float] | None],
