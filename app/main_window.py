@@ -12,14 +12,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from PySide6.QtCore import (
-    QAbstractEventDispatcher,
-    QByteArray,
-    QSettings,
-    Qt,
-    QTimer,
-    Signal,
-)
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QTabWidget
 
@@ -89,9 +82,6 @@ class MainWindow(QMainWindow):
         self._timer.setInterval(REFRESH_INTERVAL_MS)
         self._timer.timeout.connect(self._on_timer_ticked)
         self._timer.start()
-        # Each plot is painted in an update of its own after the refresh; the event loop
-        # about to wait for events means the frame is done.
-        QAbstractEventDispatcher.instance().aboutToBlock.connect(self._on_event_loop_idled)
         self._restore()
         settle_heap()
 
@@ -184,9 +174,6 @@ class MainWindow(QMainWindow):
     # -- the one GUI-thread refresh ----------------------------------------------------
     def _on_timer_ticked(self) -> None:
         started = time.perf_counter()
-        # The frame (this refresh and the paints it causes) runs without the network
-        # thread competing for the interpreter; released when Qt has nothing left to do.
-        self.feed.hold()
         now = time.time()
         self._tick += 1
         dirty = self.fleet.take_dirty()
@@ -202,9 +189,6 @@ class MainWindow(QMainWindow):
         if stale_check:
             self._settle_new_objects()
         self.frame_applied.emit(time.perf_counter() - started)
-
-    def _on_event_loop_idled(self) -> None:
-        self.feed.release()
 
     def _settle_new_objects(self) -> None:
         # New robots bring signals (fleet) and curves (pages): long-lived objects that

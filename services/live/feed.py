@@ -26,9 +26,6 @@ logger = logging.getLogger(__name__)
 
 RATE_WINDOW_S = 5  # messages/s and samples/s are averaged over this many seconds
 LIVE_QOS = 0  # a live view wants the newest data, not a redelivery of what it missed
-# Longest the GUI may hold the feed (see hold): a frame's work, never a stall.  Messages
-# wait in the socket meanwhile; at 800 msg/s, 30 ms is 24 of them.
-HOLD_MAX_S = 0.03
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,32 +87,6 @@ class LiveFeed:
         self._rejected: Counter[str] = Counter()
         self._rates = _RateWindow(clock())
         self._complaints = RateLimitedLog(logger)
-        self._released = threading.Event()
-        self._released.set()
-        self._held_until = 0.0  # time.monotonic() at which a hold ends by itself
-
-    def hold(self) -> None:
-        """Let the network thread wait before its next message while the GUI draws.
-
-        Python runs one thread at a time, and the GUI thread hands that turn over at
-        every Qt call; while messages are pending, each hand-over lets the network
-        thread parse for up to the interpreter's switch interval, so a 20 ms frame took
-        40.  Held, the network thread sleeps instead (the messages wait in the socket)
-        and catches up between frames.  A hold ends with `release` or after HOLD_MAX_S,
-        whichever comes first, so a GUI that forgets cannot stop the feed.
-        """
-        self._held_until = time.monotonic() + HOLD_MAX_S
-        self._released.clear()
-
-    def release(self) -> None:
-        self._released.set()
-
-    def _wait_while_held(self) -> None:
-        if self._released.is_set():
-            return
-        remaining = self._held_until - time.monotonic()
-        if remaining > 0:
-            self._released.wait(remaining)
 
     def start(self) -> None:
         """Subscribe to every monitoring topic (the session need not be connected yet:
@@ -134,7 +105,6 @@ class LiveFeed:
         self._unsubscribe.clear()
 
     def _on_message_received(self, received: ReceivedMessage) -> None:
-        self._wait_while_held()
         try:
             message = parse_message(received.topic, received.payload, received.received_at)
         except ParseError as exc:
