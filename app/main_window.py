@@ -202,9 +202,10 @@ class MainWindow(QMainWindow):
     def _refresh_page(self, page: LivePage, now: float, force: bool = False,
                       dirty: set[SignalKey] | None = None) -> None:
         keys = self._page_keys(page)
-        if not force and dirty is not None and dirty.isdisjoint(keys):
+        changed = keys if force or dirty is None else [key for key in keys if key in dirty]
+        if not changed:
             return
-        data = self.fleet.read(keys, since=now - page.window())
+        data = self.fleet.read(changed, since=now - page.window())
         page.update_data(data, now, self.fleet.stale_ages(keys, now))
 
     def _page_keys(self, page: LivePage) -> list[SignalKey]:

@@ -134,8 +134,8 @@ class LivePage(QWidget):
         scroll.setWidget(grid_host)
         self._scroll = scroll
         # Plots scrolled out of sight are fed when they come back (see update_data).
-        self._latest: tuple[list, float, dict] | None = None
-        self._behind: set[int] = set()
+        self._latest: tuple[float, dict] | None = None  # now, stale of the last update
+        self._behind: dict[int, dict] = {}  # plot index -> the data it has not drawn
         scroll.verticalScrollBar().valueChanged.connect(self._on_scrolled)
 
         layout = QVBoxLayout(self)
@@ -216,7 +216,9 @@ class LivePage(QWidget):
 
     def update_data(self, data: dict[SignalKey, tuple[np.ndarray, np.ndarray]], now: float,
                     stale: dict[SignalKey, float | None]) -> None:
-        """Route each key's (times, values) to its plot; new keys get a curve on the way."""
+        """Route each key's (times, values) to its plot; new keys get a curve on the way.
+
+        `data` may hold only the keys that changed: the others keep what they show."""
         routed: list[dict[SignalKey, tuple[np.ndarray, np.ndarray]]] = [{} for _ in self.plots]
         grown: set[int] = set()
         for key, arrays in data.items():
@@ -230,14 +232,18 @@ class LivePage(QWidget):
         for plot_index in sorted(grown):
             self._set_plot_curves(plot_index)
         # A plot out of sight is not redrawn: a page of servo charts is taller than
-        # the window, and each redraw costs the GUI thread.  It catches up when shown.
-        self._latest = (routed, now, stale)
-        self._behind.clear()
+        # the window, and each redraw costs the GUI thread.  What it misses is kept (the
+        # newest arrays per key) and drawn when it is shown.
+        self._latest = (now, stale)
         for index, (plot, plot_data) in enumerate(zip(self.plots, routed, strict=True)):
             if self._on_screen(plot):
+                missed = self._behind.pop(index, None)
+                if missed is not None:
+                    missed.update(plot_data)
+                    plot_data = missed
                 plot.update_data(plot_data, now, stale)
             else:
-                self._behind.add(index)
+                self._behind.setdefault(index, {}).update(plot_data)
 
     def _on_screen(self, plot: LivePlot) -> bool:
         if not self.isVisible():
@@ -249,12 +255,11 @@ class LivePage(QWidget):
     def _catch_up(self) -> None:
         if not self._behind or self._latest is None:
             return
-        routed, now, stale = self._latest
+        now, stale = self._latest
         for index in sorted(self._behind):
             plot = self.plots[index]
             if self._on_screen(plot):
-                self._behind.discard(index)
-                plot.update_data(routed[index], now, stale)
+                plot.update_data(self._behind.pop(index), now, stale)
 
     def _on_scrolled(self, _value: int) -> None:
         self._catch_up()

@@ -117,7 +117,7 @@ class FleetState:
         self._robots: dict[str, _Robot] = {}
         self._signals: dict[SignalKey, _Signal] = {}
         self._dirty: list[_Signal] = []
-        self._last_spans: dict[SignalKey, tuple[float, float]] = {}
+        self._last_spans: list[tuple[SignalKey, float, float]] = []
         self._newest_t: float | None = None
         self.dropped_out_of_order = 0  # duplicates and late samples not put in a buffer
         self._signals_added = 0
@@ -373,19 +373,18 @@ class FleetState:
         """Keys that got samples since the last call (one consumer: the redraw timer)."""
         with self._lock:
             taken, self._dirty = self._dirty, []
-            spans = {}
             for signal in taken:
                 signal.dirty = False
-                spans[signal.key] = (signal.pending_first, signal.pending_last)
-            self._last_spans = spans
-        return set(spans)
+            # Kept as they are now (apply() goes on); made into a dict only when asked.
+            self._last_spans = [(s.key, s.pending_first, s.pending_last) for s in taken]
+        return {signal.key for signal in taken}
 
     def latency_samples(self) -> dict[SignalKey, tuple[float, float]]:
         """For what the last take_dirty() returned: (oldest, newest) new sample time per
         key.  Whoever draws them compares with the clock after drawing: the oldest gives
         the worst sample-to-screen latency of that frame, the newest the best."""
         with self._lock:
-            return dict(self._last_spans)
+            return {key: (first, last) for key, first, last in self._last_spans}
 
     def signal_age_s(self, key: SignalKey, now: float | None = None) -> float | None:
         """Seconds since the signal's last sample arrived; None for an unknown key."""

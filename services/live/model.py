@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
+from typing import NamedTuple
 
 import numpy as np
 
@@ -25,8 +26,11 @@ class Health(IntEnum):
     OFFLINE = 4
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class SignalKey:
+class SignalKey(NamedTuple):
+    """Which signal: a robot's measurement field, per servo or sensor where there are
+    several.  A tuple, not a dataclass: keys are hashed tens of thousands of times a
+    second (dirty sets, buffers, routes), and a tuple hashes in C."""
+
     robot_id: str
     measurement: str
     field: str

@@ -144,3 +144,19 @@ def test_set_window_restores_a_non_standard_choice(make_page, qtbot):
 def test_a_page_needs_a_robot():
     with pytest.raises(ValueError, match="at least one robot"):
         LivePage([])
+
+
+def test_a_plot_out_of_sight_draws_all_it_missed_when_scrolled_to(make_page, qtbot):
+    page = make_page(["r1"])
+    page.resize(1400, 420)  # only the first row of plots is in sight
+    data = robot_data("r1")
+    gyro = page.plot("IMU gyro")
+    x_key, y_key = key("r1", "imu", "gyro_x"), key("r1", "imu", "gyro_y")
+    page.update_data({x_key: data[x_key]}, NOW_S, {})  # two updates of different keys,
+    page.update_data({y_key: data[y_key]}, NOW_S, {})  # each with only what changed
+    qtbot.waitUntil(lambda: not page._on_screen(gyro))
+    assert gyro.data(x_key) is None and gyro.data(y_key) is None  # not drawn meanwhile
+    page._scroll.ensureWidgetVisible(gyro)
+    qtbot.waitUntil(lambda: gyro.data(x_key) is not None)
+    np.testing.assert_array_equal(gyro.data(x_key)[1], data[x_key][1])
+    np.testing.assert_array_equal(gyro.data(y_key)[1], data[y_key][1])
