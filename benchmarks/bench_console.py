@@ -271,13 +271,12 @@ def build_probe_class():
             page = self.window.tabs.currentWidget()
             if not self.recording or not hasattr(page, "keys_needed"):
                 return
-            spans = self.window.fleet.latency_samples()
             # The keys of the plots on screen (asked once a second: the probe must stay
             # cheap); plots scrolled out of sight are not drawn, so not timed.
             if self._shown is None or len(self.ticks) % 25 == 0:
-                self._shown = {key for plot in page.plots for key in plot.keys()
-                               if not plot.plot_widget.viewport().visibleRegion().isEmpty()}
-            drawn = [spans[key] for key in self._shown if key in spans]
+                self._shown = [key for plot in page.plots for key in plot.keys()
+                               if not plot.plot_widget.viewport().visibleRegion().isEmpty()]
+            drawn = list(self.window.fleet.latency_samples(self._shown).values())
             if drawn:
                 self._pending.append(np.array(drawn))
 
@@ -425,6 +424,7 @@ def run_console(port: int, args, workdir: Path) -> None:
     before = feed.stats()
     cpu_before, published_before = sum(me.cpu_times()[:2]), load.published.value
     gui_before = gui_thread_cpu(me)
+    threads_before = {t.id: t.user_time + t.system_time for t in me.threads()}
     measured_from = time.monotonic()
     probe.recording = gc_pauses.recording = True
     profiler = cProfile.Profile() if args.profile else None
@@ -440,6 +440,11 @@ def run_console(port: int, args, workdir: Path) -> None:
                  tick_log=np.array(probe.tick_log), intervals=np.array(probe.intervals),
                  ticks=np.array(probe.ticks), ids=np.array(probe.tick_ids))
     elapsed = time.monotonic() - measured_from
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    for t in me.threads():
+        used = (t.user_time + t.system_time - threads_before.get(t.id, 0.0)) / elapsed * 100
+        if used >= 0.5:
+            print(f"    thread {t.id} {names.get(t.id, '(not Python)')}: {used:.1f}% CPU")
     after = feed.stats()
     cpu = (sum(me.cpu_times()[:2]) - cpu_before) / elapsed * 100
     gui_cpu = (gui_thread_cpu(me) - gui_before) / elapsed * 100

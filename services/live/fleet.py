@@ -49,7 +49,8 @@ class _Signal:
     """One signal's buffer plus the bookkeeping apply() updates on every sample."""
 
     __slots__ = ("key", "label", "buffer", "count", "last_t", "anchor_t", "last_arrival",
-                 "intervals", "expected_s", "dirty", "pending_first", "pending_last")
+                 "intervals", "expected_s", "dirty", "pending_first", "pending_last",
+                 "taken")
 
     def __init__(self, key: SignalKey, buffer: RingBuffer) -> None:
         self.key = key
@@ -64,6 +65,7 @@ class _Signal:
         self.dirty = False
         self.pending_first = 0.0  # sample times appended since the last take_dirty()
         self.pending_last = 0.0
+        self.taken = (0, 0.0, 0.0)  # (take_dirty() call, pending_first, pending_last) then
 
     def is_stale_at(self, age_s: float) -> bool:
         # Younger than any signal can be stale: spare the median (the fleet overview
@@ -117,7 +119,7 @@ class FleetState:
         self._robots: dict[str, _Robot] = {}
         self._signals: dict[SignalKey, _Signal] = {}
         self._dirty: list[_Signal] = []
-        self._last_spans: list[tuple[SignalKey, float, float]] = []
+        self._takes = 0  # take_dirty() calls: stamps what each one took
         self._newest_t: float | None = None
         self.dropped_out_of_order = 0  # duplicates and late samples not put in a buffer
         self._signals_added = 0
@@ -373,18 +375,28 @@ class FleetState:
         """Keys that got samples since the last call (one consumer: the redraw timer)."""
         with self._lock:
             taken, self._dirty = self._dirty, []
+            self._takes += 1
+            take = self._takes
             for signal in taken:
                 signal.dirty = False
-            # Kept as they are now (apply() goes on); made into a dict only when asked.
-            self._last_spans = [(s.key, s.pending_first, s.pending_last) for s in taken]
+                # As they are now: apply() goes on meanwhile (see latency_samples).
+                signal.taken = (take, signal.pending_first, signal.pending_last)
         return {signal.key for signal in taken}
 
-    def latency_samples(self) -> dict[SignalKey, tuple[float, float]]:
-        """For what the last take_dirty() returned: (oldest, newest) new sample time per
-        key.  Whoever draws them compares with the clock after drawing: the oldest gives
-        the worst sample-to-screen latency of that frame, the newest the best."""
+    def latency_samples(self, keys: Iterable[SignalKey]
+                        ) -> dict[SignalKey, tuple[float, float]]:
+        """For those of `keys` that the last take_dirty() returned: the (oldest, newest)
+        new sample time.  Whoever draws them compares with the clock after drawing: the
+        oldest gives the worst sample-to-screen latency of that frame, the newest the
+        best."""
+        result = {}
         with self._lock:
-            return {key: (first, last) for key, first, last in self._last_spans}
+            take = self._takes
+            for key in keys:
+                signal = self._signals.get(key)
+                if signal is not None and signal.taken[0] == take:
+                    result[key] = signal.taken[1:]
+        return result
 
     def signal_age_s(self, key: SignalKey, now: float | None = None) -> float | None:
         """Seconds since the signal's last sample arrived; None for an unknown key."""

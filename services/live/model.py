@@ -129,7 +129,7 @@ class RingBuffer:
             segments = [(self._start, self._cap), (0, end - self._cap)]
         times, values = [], []
         for lo, hi in segments:
-            first = lo + int(np.searchsorted(self._t[lo:hi], oldest, side="left"))
+            first = lo + int(self._t[lo:hi].searchsorted(oldest, side="left"))
             times.append(self._t[first:hi])
             values.append(self._v[first:hi])
         return np.concatenate(times), np.concatenate(values)

@@ -112,9 +112,14 @@ def test_dirty_keys_and_latency_spans(fleet):
     fleet.apply(own("performance", PERFORMANCE, T0 + 0.5))
     dirty = fleet.take_dirty()
     assert dirty == {SignalKey(OWN, "performance", name) for name in PERFORMANCE}
-    spans = fleet.latency_samples()
-    assert spans[SignalKey(OWN, "performance", "cpu_percent")] == (T0, T0 + 0.5)
-    assert fleet.take_dirty() == set() and fleet.latency_samples() == {}
+    cpu = SignalKey(OWN, "performance", "cpu_percent")
+    unknown = SignalKey(OWN, "nothing", "here")
+    assert fleet.latency_samples([cpu, unknown]) == {cpu: (T0, T0 + 0.5)}
+    fleet.apply(own("performance", PERFORMANCE, T0 + 0.7))  # after the take: not in it
+    assert fleet.latency_samples([cpu]) == {cpu: (T0, T0 + 0.5)}
+    assert fleet.take_dirty() == {SignalKey(OWN, "performance", n) for n in PERFORMANCE}
+    assert fleet.latency_samples([cpu]) == {cpu: (T0 + 0.7, T0 + 0.7)}
+    assert fleet.take_dirty() == set() and fleet.latency_samples([cpu]) == {}
     fleet.apply(own("battery", {"percentage": 50.0}, T0 + 1))
     assert fleet.take_dirty() == {SignalKey(OWN, "battery", "percentage")}
 
