@@ -203,9 +203,9 @@ class MainWindow(QMainWindow):
                       dirty: set[SignalKey] | None = None) -> None:
         keys = self._page_keys(page)
         changed = keys if force or dirty is None else [key for key in keys if key in dirty]
-        if not changed:
+        if not changed and not page.has_pending():
             return
-        data = self.fleet.read(changed, since=now - page.window())
+        data = self.fleet.read(changed, since=now - page.window()) if changed else {}
         page.update_data(data, now, self.fleet.stale_ages(keys, now))
 
     def _page_keys(self, page: LivePage) -> list[SignalKey]:

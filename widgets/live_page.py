@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
@@ -32,6 +33,9 @@ WINDOW_CHOICES_S = (60, 300, 900)
 DEFAULT_WINDOW_S = 60
 GRID_COLUMNS = 2
 GRID_SPACING_PX = 8
+# GUI time one refresh may spend feeding plots (painting them costs about twice that);
+# the rest waits one frame.
+UPDATE_BUDGET_S = 0.006
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,9 +137,11 @@ class LivePage(QWidget):
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         scroll.setWidget(grid_host)
         self._scroll = scroll
-        # Plots scrolled out of sight are fed when they come back (see update_data).
+        # Plots scrolled out of sight, or past a frame's budget, are fed later (see
+        # _draw_pending).
         self._latest: tuple[float, dict] | None = None  # now, stale of the last update
-        self._behind: dict[int, dict] = {}  # plot index -> the data it has not drawn
+        self._pending: dict[int, dict] = {}  # plot index -> the data it has not drawn
+        self._next_plot = 0  # where the next round of feeding starts
         scroll.verticalScrollBar().valueChanged.connect(self._on_scrolled)
 
         layout = QVBoxLayout(self)
@@ -231,19 +237,41 @@ class LivePage(QWidget):
             routed[route.plot_index][key] = arrays
         for plot_index in sorted(grown):
             self._set_plot_curves(plot_index)
-        # A plot out of sight is not redrawn: a page of servo charts is taller than
-        # the window, and each redraw costs the GUI thread.  What it misses is kept (the
-        # newest arrays per key) and drawn when it is shown.
+        # New samples move the clock: every plot slides, so every plot has to redraw.
+        if data:
+            for index, plot_data in enumerate(routed):
+                self._pending.setdefault(index, {}).update(plot_data)
         self._latest = (now, stale)
-        for index, (plot, plot_data) in enumerate(zip(self.plots, routed, strict=True)):
-            if self._on_screen(plot):
-                missed = self._behind.pop(index, None)
-                if missed is not None:
-                    missed.update(plot_data)
-                    plot_data = missed
-                plot.update_data(plot_data, now, stale)
-            else:
-                self._behind.setdefault(index, {}).update(plot_data)
+        self._draw_pending()
+
+    def has_pending(self) -> bool:
+        """Whether plots in sight still wait for data already handed over."""
+        return any(self._on_screen(self.plots[index]) for index in self._pending)
+
+    def _draw_pending(self) -> None:
+        """Feed the plots what they wait for, within UPDATE_BUDGET_S.
+
+        A plot out of sight is not redrawn (a page of servo charts is taller than the
+        window); it keeps the newest arrays per key and is drawn when shown.  When two
+        robots' samples arrive together, feeding and then painting every plot would
+        take longer than a frame; plots past the budget wait for the next refresh
+        (round robin, so none waits twice in a row).
+        """
+        if not self._pending or self._latest is None:
+            return
+        now, stale = self._latest
+        started = time.perf_counter()
+        count = len(self.plots)
+        fed = False
+        for index in sorted(self._pending, key=lambda i: (i - self._next_plot) % count):
+            plot = self.plots[index]
+            if not self._on_screen(plot):
+                continue
+            if fed and time.perf_counter() - started > UPDATE_BUDGET_S:
+                break
+            plot.update_data(self._pending.pop(index), now, stale)
+            self._next_plot = (index + 1) % count
+            fed = True
 
     def _on_screen(self, plot: LivePlot) -> bool:
         if not self.isVisible():
@@ -252,25 +280,16 @@ class LivePage(QWidget):
         area = QRect(plot.mapTo(viewport, QPoint(0, 0)), plot.size())
         return area.intersects(viewport.rect())
 
-    def _catch_up(self) -> None:
-        if not self._behind or self._latest is None:
-            return
-        now, stale = self._latest
-        for index in sorted(self._behind):
-            plot = self.plots[index]
-            if self._on_screen(plot):
-                plot.update_data(self._behind.pop(index), now, stale)
-
     def _on_scrolled(self, _value: int) -> None:
-        self._catch_up()
+        self._draw_pending()
 
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt's name
         super().resizeEvent(event)
-        self._catch_up()
+        self._draw_pending()
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt's name
         super().showEvent(event)
-        self._catch_up()
+        self._draw_pending()
 
     def _set_plot_curves(self, plot_index: int) -> None:
         keys = sorted(self._plot_keys[plot_index], key=lambda k: self._routes[k].order)

@@ -53,9 +53,11 @@ def test_robots_appear_in_the_fleet_and_their_live_page_plots(qtbot, tmp_path, m
         page = window.open_live_page(["gui_a"])
         plot = page.plot("Servo temperature")
         key = SignalKey("gui_a", "servos", "temperature", "servo_1")
-        qtbot.waitUntil(lambda: len(plot.data(key)[0]) > 5, timeout=WAIT_MS)
         cpu = SignalKey("gui_a", "performance", "cpu_percent")
-        assert len(page.plot("CPU / memory / disk").data(cpu)[0]) > 5
+        cpu_plot = page.plot("CPU / memory / disk")
+        qtbot.waitUntil(lambda: all(p.data(k) is not None and len(p.data(k)[0]) > 5
+                                    for p, k in ((plot, key), (cpu_plot, cpu))),
+                        timeout=WAIT_MS)
         qtbot.waitUntil(lambda: "msg/s" in window.rate_label.text()
                         and not window.rate_label.text().startswith("0 msg"), timeout=WAIT_MS)
         assert window.broker_label.text() == "Broker: connected"

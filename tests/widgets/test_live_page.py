@@ -160,3 +160,27 @@ def test_a_plot_out_of_sight_draws_all_it_missed_when_scrolled_to(make_page, qtb
     qtbot.waitUntil(lambda: gyro.data(x_key) is not None)
     np.testing.assert_array_equal(gyro.data(x_key)[1], data[x_key][1])
     np.testing.assert_array_equal(gyro.data(y_key)[1], data[y_key][1])
+
+
+def test_past_the_frame_budget_plots_wait_their_turn(make_page, monkeypatch):
+    page = make_page(["r1"])
+    page.resize(1400, 4000)  # every plot in sight
+    data = robot_data("r1")
+    page.update_data(data, NOW_S, {})  # everything drawn once: curves exist
+    for _ in range(len(page.plots)):
+        if page.has_pending():
+            page.update_data({}, NOW_S, {})
+    assert not page.has_pending()
+    monkeypatch.setattr("widgets.live_page.UPDATE_BUDGET_S", 0.0)  # one plot per refresh
+    later = {k: (t + 5, v + 1) for k, (t, v) in data.items()}
+    page.update_data(later, NOW_S + 5, {})
+    fed = [plot for plot in page.plots
+           if any(np.array_equal(plot.data(k)[0], later[k][0]) for k in plot.keys())]
+    assert len(fed) == 1 and page.has_pending()
+    for _ in range(len(page.plots) - 1):  # refreshes with nothing new drain the rest
+        page.update_data({}, NOW_S + 5, {})
+    assert not page.has_pending()
+    for plot in page.plots:
+        for k in plot.keys():
+            np.testing.assert_array_equal(plot.data(k)[0], later[k][0])
+            assert plot.x_range()[1] == pytest.approx(NOW_S + 5)
