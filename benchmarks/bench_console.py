@@ -244,9 +244,6 @@ def build_probe_class():
 
         def reset(self) -> None:
             self.intervals, self.ticks, self.paints = array("d"), array("d"), array("d")
-            self.tick_ids = array("q")
-            self.paint_log = []
-            self.tick_log = []
             self.frame_cpu = array("d")  # GUI-thread CPU from one tick's end to the next
             self.paint_cpu = 0.0
             self._last_cpu: float | None = None
@@ -260,11 +257,8 @@ def build_probe_class():
             start = time.perf_counter() - seconds
             cpu = time.thread_time()
             if self.recording:
-                self.tick_log.append((start, seconds, self.window._tick))
-            if self.recording:
                 if self._last_start is not None:
                     self.intervals.append(start - self._last_start)
-                    self.tick_ids.append(self.window._tick)
                     self.frame_cpu.append(cpu - self._last_cpu)
                 self.ticks.append(seconds)
             self._last_start, self._last_cpu = start, cpu
@@ -286,8 +280,6 @@ def build_probe_class():
                 watched.event(event)  # paint now, to time it and stamp the latency after
                 if self.recording:
                     self.paints.append(time.perf_counter() - started)
-                    self.paint_log.append((started, time.perf_counter() - started,
-                                           time.thread_time() - cpu))
                     self.paint_cpu += time.thread_time() - cpu
                     self._stamp(time.time())
                 return True
@@ -359,8 +351,6 @@ def run_console(port: int, args, workdir: Path) -> None:
     from services.mqtt_session import MqttSession
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
-    if os.environ.get("BENCH_SWITCH_S"):
-        sys.setswitchinterval(float(os.environ["BENCH_SWITCH_S"]))
     apply_theme(app)
     # Built as app.main.main() builds it; settings in a scratch file, not the user's.
     session = MqttSession("127.0.0.1", port, client_id=f"tonypi-console-{uuid.uuid4().hex[:8]}")
@@ -435,16 +425,11 @@ def run_console(port: int, args, workdir: Path) -> None:
         profiler.disable()
         profiler.dump_stats(args.profile)
     probe.recording = gc_pauses.recording = False
-    if os.environ.get("BENCH_DUMP"):
-        np.savez(os.environ["BENCH_DUMP"], paint_log=np.array(probe.paint_log),
-                 tick_log=np.array(probe.tick_log), intervals=np.array(probe.intervals),
-                 ticks=np.array(probe.ticks), ids=np.array(probe.tick_ids))
     elapsed = time.monotonic() - measured_from
     names = {t.native_id: t.name for t in threading.enumerate()}
-    for t in me.threads():
-        used = (t.user_time + t.system_time - threads_before.get(t.id, 0.0)) / elapsed * 100
-        if used >= 0.5:
-            print(f"    thread {t.id} {names.get(t.id, '(not Python)')}: {used:.1f}% CPU")
+    per_thread = {names.get(t.id, f"thread {t.id} (not Python)"):
+                  (t.user_time + t.system_time - threads_before.get(t.id, 0.0)) / elapsed * 100
+                  for t in me.threads()}
     after = feed.stats()
     cpu = (sum(me.cpu_times()[:2]) - cpu_before) / elapsed * 100
     gui_cpu = (gui_thread_cpu(me) - gui_before) / elapsed * 100
@@ -459,6 +444,9 @@ def run_console(port: int, args, workdir: Path) -> None:
     session.stop()
     report(args, probe, memory, before, after, elapsed, published, (cpu, gui_cpu),
            load.lag_ms.value)
+    print("  CPU per thread: " + ", ".join(f"{name} {used:.0f}%" for name, used in
+                                           sorted(per_thread.items(), key=lambda i: -i[1])
+                                           if used >= 0.5))
     print(f"  Python GC pauses (any thread, all threads wait): {gc_pauses.summary(elapsed)}")
 
 
