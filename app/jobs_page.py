@@ -69,23 +69,22 @@ def _local_day_start(day: date) -> datetime:
 
 
 def load_jobs(database, wanted: JobFilter) -> JobSnapshot:
-    """Active jobs and the filtered history (newest first); runs on a worker thread."""
+    """Active jobs and the filtered history (newest first); runs on a worker thread.
+
+    Every history filter is applied by the database, so a match older than the newest
+    HISTORY_LIMIT jobs is still found.
+    """
+    since = None if wanted.date_from is None else _local_day_start(wanted.date_from)
+    until = (None if wanted.date_to is None
+             else _local_day_start(wanted.date_to + timedelta(days=1)))
     with database.session() as session:
         jobs = JobRepository(session)
         active = [job_row(job) for job in jobs.list(status="active", limit=HISTORY_LIMIT)]
-        statuses = [wanted.status] if wanted.status else list(HISTORY_STATUSES)
-        history = [job_row(job) for status in statuses
-                   for job in jobs.list(robot_id=wanted.robot_id, status=status,
-                                        limit=HISTORY_LIMIT)]
+        history = [job_row(job) for job in jobs.list(
+            robot_id=wanted.robot_id, status=wanted.status or HISTORY_STATUSES,
+            started_since=since, started_until=until, limit=HISTORY_LIMIT)]
         robots = [robot.robot_id for robot in RobotRepository(session).list(active_only=False)]
-    if wanted.date_from is not None:
-        start = _local_day_start(wanted.date_from)
-        history = [row for row in history if row.start_time >= start]
-    if wanted.date_to is not None:
-        end = _local_day_start(wanted.date_to + timedelta(days=1))
-        history = [row for row in history if row.start_time < end]
-    history.sort(key=lambda row: (row.start_time, row.id), reverse=True)
-    return JobSnapshot(active=active, history=history[:HISTORY_LIMIT], robots=robots)
+    return JobSnapshot(active=active, history=history, robots=robots)
 
 
 def describe_job(row: JobRow, now: datetime) -> str:

@@ -2,7 +2,10 @@
 text, following new entries live, with copy and CSV/JSON export.
 
 Database reads run on a QThreadPool worker every 2 s, asking only for entries at or
-after the newest one shown; the model drops the ones it already has.
+after the newest one shown; the model drops the ones it already has.  Every filter,
+text search included, is applied by the database, so a match older than the newest
+LOAD_LIMIT entries is still found.  The Custom time range is picked in local time and
+queried in UTC.
 
     page = install_logs_page(window, database=db)
 """
@@ -16,12 +19,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, QTimer, Signal
+from PySide6.QtCore import (
+    QDateTime,
+    QObject,
+    QRunnable,
+    Qt,
+    QThreadPool,
+    QTime,
+    QTimer,
+    Signal,
+)
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
     QComboBox,
+    QDateTimeEdit,
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
@@ -42,8 +55,10 @@ REFRESH_INTERVAL_MS = 2000
 LOAD_LIMIT = 2000
 ALL = "All"
 CATEGORIES = ("system", "robot", "mqtt", "database", "alert", "job", "security")
+CUSTOM = "Custom"
 TIME_RANGES = {"Last 1 h": timedelta(hours=1), "Last 24 h": timedelta(hours=24),
                "Last 7 d": timedelta(days=7), "Last 30 d": timedelta(days=30), ALL: None}
+DATETIME_FORMAT = "yyyy-MM-dd HH:mm"
 EXPORT_FIELDS = ("id", "timestamp", "level", "category", "robot_id", "message", "details")
 
 
@@ -52,13 +67,12 @@ class LogFilter:
     level: str | None = None
     category: str | None = None
     robot_id: str | None = None
-    since: datetime | None = None
+    since: datetime | None = None  # inclusive, UTC
+    until: datetime | None = None  # exclusive, UTC
     text: str = ""
 
-    def matches(self, row: LogRow) -> bool:
-        """The conditions the repository cannot express (text search)."""
-        text = self.text.strip().lower()
-        return not text or text in row.message.lower() or text in (row.robot_id or "").lower()
+    def follows_live(self, now: datetime) -> bool:
+        return self.until is None or self.until > now
 
 
 def log_row(entry) -> LogRow:
@@ -72,12 +86,24 @@ def load_logs(database, wanted: LogFilter, after: datetime | None = None
     """Matching entries newest first (from `after` on when following), and robot ids."""
     since = max(filter(None, (wanted.since, after)), default=None)
     with database.session() as session:
-        entries = LogRepository(session).list(robot_id=wanted.robot_id, level=wanted.level,
-                                              category=wanted.category, since=since,
-                                              limit=LOAD_LIMIT)
+        entries = LogRepository(session).list(
+            robot_id=wanted.robot_id, level=wanted.level, category=wanted.category,
+            since=since, until=wanted.until, text=wanted.text.strip() or None,
+            limit=LOAD_LIMIT)
         rows = [log_row(entry) for entry in entries]
         robots = [robot.robot_id for robot in RobotRepository(session).list(active_only=False)]
-    return [row for row in rows if wanted.matches(row)], robots
+    return rows, robots
+
+
+def _to_utc(value: QDateTime) -> datetime:
+    # Through the epoch rather than toPython(), which gives a naive local datetime.
+    return datetime.fromtimestamp(value.toSecsSinceEpoch(), UTC)
+
+
+def _whole_minute(value: QDateTime) -> QDateTime:
+    # The pickers show minutes; hidden seconds would make "to 10:30" end at 10:30:41.
+    time = value.time()
+    return QDateTime(value.date(), QTime(time.hour(), time.minute()), value.timeZone())
 
 
 def export_logs(rows: list[LogRow], path: str | Path) -> Path:
@@ -152,8 +178,9 @@ class LogsPage(QWidget):
         self.robot_filter.setSizeAdjustPolicy(
             QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.time_filter = QComboBox()
-        self.time_filter.addItems(list(TIME_RANGES))
+        self.time_filter.addItems([*TIME_RANGES, CUSTOM])
         self.time_filter.setCurrentText("Last 24 h")
+        self._build_custom_range()
         self.text_filter = QLineEdit()
         self.text_filter.setPlaceholderText("Search messages")
         self.text_filter.setClearButtonEnabled(True)
@@ -171,6 +198,7 @@ class LogsPage(QWidget):
                               ("Robot", self.robot_filter), ("Time", self.time_filter)):
             bar.addWidget(QLabel(label))
             bar.addWidget(widget)
+        bar.addWidget(self.custom_range)
         bar.addWidget(self.text_filter, 1)
         bar.addWidget(self.copy_button)
         bar.addWidget(self.export_button)
@@ -198,6 +226,27 @@ class LogsPage(QWidget):
         layout.addWidget(self.view)
         layout.addWidget(self.status_label)
 
+    def _build_custom_range(self) -> None:
+        """From/to pickers in local time, shown only while the Custom range is chosen."""
+        now = _whole_minute(QDateTime.currentDateTime())
+        self.date_from = QDateTimeEdit(now.addDays(-1))
+        self.date_to = QDateTimeEdit(now)
+        self.custom_range = QWidget()
+        row = QHBoxLayout(self.custom_range)
+        row.setContentsMargins(0, 0, 0, 0)
+        for label, edit in (("From", self.date_from), ("To", self.date_to)):
+            edit.setCalendarPopup(True)
+            edit.setDisplayFormat(DATETIME_FORMAT)
+            edit.setToolTip("Local time; the To minute is included")
+            edit.dateTimeChanged.connect(self._on_custom_range_changed)
+            row.addWidget(QLabel(label))
+            row.addWidget(edit)
+        self.custom_range.setVisible(False)
+
+    def _on_custom_range_changed(self, *_args) -> None:
+        if self.time_filter.currentText() == CUSTOM:
+            self._on_filter_changed()
+
     def start(self) -> None:
         self.refresh()
         self._timer.start()
@@ -211,10 +260,16 @@ class LogsPage(QWidget):
             text = combo.currentText().strip()
             return None if text in ("", ALL) else text
 
-        span = TIME_RANGES.get(self.time_filter.currentText())
-        since = None if span is None else (now or datetime.now(UTC)) - span
+        until = None
+        if self.time_filter.currentText() == CUSTOM:
+            since = _to_utc(_whole_minute(self.date_from.dateTime()))
+            # The To minute is included: entries up to its last second are wanted.
+            until = _to_utc(_whole_minute(self.date_to.dateTime()).addSecs(60))
+        else:
+            span = TIME_RANGES.get(self.time_filter.currentText())
+            since = None if span is None else (now or datetime.now(UTC)) - span
         return LogFilter(level=chosen(self.level_filter), category=chosen(self.category_filter),
-                         robot_id=chosen(self.robot_filter), since=since,
+                         robot_id=chosen(self.robot_filter), since=since, until=until,
                          text=self.text_filter.text())
 
     def refresh(self) -> None:
@@ -228,6 +283,7 @@ class LogsPage(QWidget):
                                    self._generation, self._signals))
 
     def _on_filter_changed(self, *_args) -> None:
+        self.custom_range.setVisible(self.time_filter.currentText() == CUSTOM)
         self._generation += 1  # a load under the old filter is dropped when it lands
         self._busy = False
         self.model.clear()
@@ -244,8 +300,18 @@ class LogsPage(QWidget):
             if robot not in known:
                 self.robot_filter.addItem(robot)
         self.robot_filter.blockSignals(False)
-        self.status_label.setText(f"{self.model.rowCount()} entries shown, following live")
+        self._show_status()
         self.logs_loaded.emit(added)
+
+    def _show_status(self) -> None:
+        wanted = self.current_filter()
+        text = f"{self.model.rowCount()} entries shown"
+        if wanted.since is not None and wanted.until is not None \
+                and wanted.since >= wanted.until:
+            text += " (the From time is not before the To time)"
+        elif wanted.follows_live(datetime.now(UTC)):
+            text += ", following live"
+        self.status_label.setText(text)
 
     def _on_load_failed(self, generation: int, reason: str) -> None:
         if generation == self._generation:

@@ -35,7 +35,7 @@ GRID_COLUMNS = 2
 GRID_SPACING_PX = 8
 # GUI time one refresh may spend feeding plots (painting them costs about twice that);
 # the rest waits one frame.
-UPDATE_BUDGET_S = 0.006
+UPDATE_BUDGET_S = 0.004
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ message (completed / failed / cancelled) closes it, or a new job supersedes it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import select
@@ -50,14 +51,23 @@ class JobRepository:
                      .order_by(Job.start_time.desc(), Job.id.desc()).limit(1))
         return self.session.scalars(statement).first()
 
-    def list(self, robot_id: str | None = None, status: str | None = None,
-             limit: int = 100) -> list[Job]:
-        """Jobs newest first, optionally of one robot and/or one status."""
+    def list(self, robot_id: str | None = None, status: str | Iterable[str] | None = None,
+             limit: int = 100, *, started_since: datetime | None = None,
+             started_until: datetime | None = None) -> list[Job]:
+        """Jobs newest first (by start time), filtered in SQL by whichever arguments are
+        given: one robot, one status or several, start time in [since, until)."""
         statement = select(Job)
         if robot_id is not None:
             statement = statement.where(Job.robot_id == robot_id)
         if status is not None:
-            statement = statement.where(Job.status == status)
+            statuses = [status] if isinstance(status, str) else list(status)
+            statement = statement.where(Job.status.in_(statuses))
+        if started_since is not None:
+            statement = statement.where(
+                Job.start_time >= require_aware(started_since, "started_since"))
+        if started_until is not None:
+            statement = statement.where(
+                Job.start_time < require_aware(started_until, "started_until"))
         limit = max(0, min(limit, MAX_JOBS_LISTED))
         statement = statement.order_by(Job.start_time.desc(), Job.id.desc()).limit(limit)
         return list(self.session.scalars(statement))

@@ -8,7 +8,7 @@ id such as `x'); drop table robots;--` is stored and matched as plain data.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -148,19 +148,43 @@ class LogRepository:
         self.session.flush()
         return entry
 
-    def list(self, robot_id: str | None = None, level: str | None = None,
+    # LIKE's escape character; not a backslash, which PostgreSQL and SQLite would read
+    # differently inside the ESCAPE literal.
+    LIKE_ESCAPE = "!"
+
+    @classmethod
+    def contains_pattern(cls, text: str) -> str:
+        """A LIKE pattern matching `text` anywhere, its % and _ taken literally."""
+        escape = cls.LIKE_ESCAPE
+        for special in (escape, "%", "_"):  # the escape character itself first
+            text = text.replace(special, escape + special)
+        return f"%{text}%"
+
+    def list(self, robot_id: str | None = None, level: str | Iterable[str] | None = None,
              category: str | None = None, since: datetime | None = None,
-             limit: int = 200) -> list[SystemLog]:
-        """Log entries newest first, filtered by whichever arguments are given."""
+             limit: int = 200, *, until: datetime | None = None,
+             text: str | None = None) -> list[SystemLog]:
+        """Log entries newest first, filtered in SQL by whichever arguments are given.
+
+        `level` is one level or several; `since` is inclusive, `until` exclusive; `text`
+        matches the message case-insensitively as a plain substring (SQLite folds the
+        case of ASCII letters only).
+        """
         statement = select(SystemLog)
         if robot_id is not None:
             statement = statement.where(SystemLog.robot_id == robot_id)
         if level is not None:
-            statement = statement.where(SystemLog.level == level.upper())
+            levels = [level] if isinstance(level, str) else list(level)
+            statement = statement.where(SystemLog.level.in_([name.upper() for name in levels]))
         if category is not None:
             statement = statement.where(SystemLog.category == category)
         if since is not None:
             statement = statement.where(SystemLog.timestamp >= require_aware(since, "since"))
+        if until is not None:
+            statement = statement.where(SystemLog.timestamp < require_aware(until, "until"))
+        if text:
+            statement = statement.where(SystemLog.message.ilike(
+                self.contains_pattern(text), escape=self.LIKE_ESCAPE))
         limit = max(0, min(limit, MAX_LOGS_LISTED))
         statement = statement.order_by(SystemLog.timestamp.desc(), SystemLog.id.desc())
         return list(self.session.scalars(statement.limit(limit)))

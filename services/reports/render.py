@@ -10,7 +10,7 @@ from xml.sax.saxutils import escape  # Paragraph text is markup
 
 from reportlab.graphics.charts.legends import Legend
 from reportlab.graphics.charts.lineplots import LinePlot
-from reportlab.graphics.shapes import Drawing, String
+from reportlab.graphics.shapes import Drawing, Line, Polygon, String
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import getSampleStyleSheet
@@ -18,7 +18,14 @@ from reportlab.lib.units import mm
 from reportlab.pdfgen import canvas as pdfcanvas
 from reportlab.platypus import KeepTogether, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
-from services.reports.data import ReportData, RobotData, SignalData, format_duration
+from services.history.base import Bucket, bucket_width_us
+from services.reports.data import (
+    BUCKETS_PER_SIGNAL,
+    ReportData,
+    RobotData,
+    SignalData,
+    format_duration,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +42,9 @@ CHART_WIDTH_PT, CHART_HEIGHT_PT = 170 * mm, 46 * mm
 HOTTEST_SERVOS_CHARTED = 3
 ALERT_ROWS_LISTED = 200  # the table is for reading, the counts cover every alert
 JOB_ROWS_LISTED = 200
+GRID_COLOR = colors.HexColor("#dde2ea")
+HOUR_STEPS = (0.25, 0.5, 1, 2, 3, 6, 12, 24, 48, 72, 168, 336, 720)
+BAND_ALPHA = 0.25  # as on the History page: the band is context, the mean line the reading
 SERIES_COLORS = (colors.HexColor("#1f77b4"), colors.HexColor("#d62728"),
                  colors.HexColor("#2ca02c"), colors.HexColor("#ff7f0e"))
 TABLE_STYLE = TableStyle([
@@ -91,34 +101,90 @@ def _make_canvas(header: str) -> type[pdfcanvas.Canvas]:
     return NumberedCanvas
 
 
+def _runs(buckets: list[Bucket], width_s: float) -> list[list[Bucket]]:
+    """Split at empty buckets (the store omits them): a line across a gap would invent data."""
+    runs: list[list[Bucket]] = []
+    for bucket in buckets:
+        if runs and (bucket.start - runs[-1][-1].start).total_seconds() <= width_s * 1.5:
+            runs[-1].append(bucket)
+        else:
+            runs.append([bucket])
+    return runs
+
+
+def _band(run: list[Bucket], colour: colors.Color, to_x: Callable[[Bucket], float],
+          to_y: Callable[[float], float]) -> Polygon | Line:
+    """The min/max envelope of a run of buckets, so a one-sample spike stays visible."""
+    band_colour = colors.Color(colour.red, colour.green, colour.blue, alpha=BAND_ALPHA)
+    if len(run) == 1:  # a lone bucket has no width to fill: a bar from min to max
+        x = to_x(run[0])
+        return Line(x, to_y(run[0].min), x, to_y(run[0].max), strokeColor=band_colour,
+                    strokeWidth=2)
+    points: list[float] = []
+    for bucket in run:
+        points += [to_x(bucket), to_y(bucket.max)]
+    for bucket in reversed(run):
+        points += [to_x(bucket), to_y(bucket.min)]
+    return Polygon(points, fillColor=band_colour, strokeColor=None, strokeWidth=0)
+
+
+def _hour_step(span_h: float) -> float:
+    """A tick step that people count in (quarter hours, 3 h, a day...), at most 8 ticks."""
+    return next((step for step in HOUR_STEPS if span_h / step <= 8), span_h / 8)
+
+
 def _chart(title: str, signals: list[SignalData], unit: str, start: datetime,
            stop: datetime) -> Drawing:
     span_h = (stop - start).total_seconds() / 3600.0
+    width_s = bucket_width_us(start, stop, BUCKETS_PER_SIGNAL) / 1e6
     drawing = Drawing(CHART_WIDTH_PT, CHART_HEIGHT_PT)
     plot = LinePlot()
     plot.x, plot.y = 45, 30
     plot.width, plot.height = CHART_WIDTH_PT - 150, CHART_HEIGHT_PT - 50
-    plot.data = [[((b.start - start).total_seconds() / 3600.0, b.mean) for b in s.buckets]
-                 for s in signals]
-    for index in range(len(signals)):
-        plot.lines[index].strokeColor = SERIES_COLORS[index % len(SERIES_COLORS)]
-        plot.lines[index].strokeWidth = 1
-    plot.xValueAxis.valueMin, plot.xValueAxis.valueMax = 0, span_h
-    plot.xValueAxis.labels.fontSize = plot.yValueAxis.labels.fontSize = 7
-    plot.xValueAxis.labelTextFormat = "%g"
     lows = [s.stats.min for s in signals if s.stats]
     highs = [s.stats.max for s in signals if s.stats]
-    if unit == "%":
-        plot.yValueAxis.valueMin, plot.yValueAxis.valueMax = 0, 100
-    elif lows:
-        plot.yValueAxis.valueMin = min(0.0, min(lows))
-        plot.yValueAxis.valueMax = max(highs) * 1.1 + 1
-    plot.yValueAxis.labelTextFormat = "%g"
+    # Explicit bounds on both axes: the bands are drawn outside the LinePlot and must map
+    # values exactly as its axes do.
+    y_min, y_max = 0.0, 100.0
+    if unit != "%" and lows:
+        y_min, y_max = min(0.0, min(lows)), max(highs) * 1.1 + 1
+    plot.xValueAxis.valueMin, plot.xValueAxis.valueMax = 0, span_h
+    plot.yValueAxis.valueMin, plot.yValueAxis.valueMax = y_min, y_max
+
+    def hours(bucket: Bucket) -> float:  # mid-bucket: the mean belongs to the whole bucket
+        return ((bucket.start - start).total_seconds() + width_s / 2) / 3600.0
+
+    def to_x(bucket: Bucket) -> float:
+        return plot.x + hours(bucket) / span_h * plot.width
+
+    def to_y(value: float) -> float:
+        clamped = min(max(value, y_min), y_max)
+        return plot.y + (clamped - y_min) / (y_max - y_min) * plot.height
+
+    bands: list = []
+    plot.data = []
+    for index, signal in enumerate(signals):
+        colour = SERIES_COLORS[index % len(SERIES_COLORS)]
+        for run in _runs(signal.buckets, width_s):
+            bands.append(_band(run, colour, to_x, to_y))
+            # A lone point draws no line: its band bar shows it.
+            plot.data.append([(hours(b), b.mean) for b in run])
+            plot.lines[len(plot.data) - 1].strokeColor = colour
+            plot.lines[len(plot.data) - 1].strokeWidth = 1
+    plot.xValueAxis.labels.fontSize = plot.yValueAxis.labels.fontSize = 7
+    plot.xValueAxis.valueStep = _hour_step(span_h)
+    # Light grid lines to read a spike's height against.
+    plot.yValueAxis.visibleGrid = 1
+    plot.yValueAxis.gridStrokeColor = GRID_COLOR
+    plot.yValueAxis.gridStrokeWidth = 0.25
+    plot.xValueAxis.labelTextFormat = plot.yValueAxis.labelTextFormat = "%g"
+    for band in bands:  # behind the plot: the mean lines stay on top
+        drawing.add(band)
     drawing.add(plot)
     drawing.add(String(plot.x, CHART_HEIGHT_PT - 12, title, fontName="Helvetica-Bold",
                        fontSize=9))
-    drawing.add(String(plot.x + plot.width / 2, 6, f"hours since {_stamp(start)}",
-                       fontSize=7, textAnchor="middle"))
+    caption = f"hours since {_stamp(start)}   (line: mean, shading: min to max)"
+    drawing.add(String(plot.x + plot.width / 2, 6, caption, fontSize=7, textAnchor="middle"))
     drawing.add(String(12, plot.y + plot.height / 2, unit, fontSize=8, textAnchor="middle"))
     legend = Legend()
     legend.x, legend.y = plot.x + plot.width + 12, plot.y + plot.height
@@ -127,6 +193,7 @@ def _chart(title: str, signals: list[SignalData], unit: str, start: datetime,
     legend.deltay = 10
     legend.colorNamePairs = [(SERIES_COLORS[i % len(SERIES_COLORS)], s.spec.label)
                              for i, s in enumerate(signals)]
+    legend.columnMaximum = len(signals)  # one column: a second one runs off the page
     drawing.add(legend)
     return drawing
 

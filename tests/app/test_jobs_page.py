@@ -101,3 +101,33 @@ def test_history_filters_by_robot_status_and_date(qtbot, database, page):
         page.status_filter.setCurrentText("completed")
     assert [r.status for r in page.history_model.rows()] == ["completed"]
     assert page.history_model.rows()[0].start_time == old
+
+
+def test_history_filters_reach_jobs_older_than_the_newest_shown(qtbot, monkeypatch, database,
+                                                                page):
+    monkeypatch.setattr("app.jobs_page.HISTORY_LIMIT", 5)
+    now = datetime.now(UTC)
+    old = now - timedelta(days=10)
+    apply(database, "tonypi_b", JobUpdate(status="completed", started=True, job_key="old",
+                                          start_time=old, task_name="old sort"), at=old)
+    for i in range(8):
+        start = now - timedelta(minutes=30 - i)
+        apply(database, "tonypi_a", JobUpdate(status="completed", started=True,
+                                              job_key=f"new{i}", start_time=start), at=start)
+    refreshed(qtbot, page)
+    assert len(page.history_model.rows()) == 5
+    assert all(r.robot_id == "tonypi_a" for r in page.history_model.rows())
+
+    # Only the old job started before five days ago; the newest five are all later.
+    with qtbot.waitSignal(page.jobs_loaded, timeout=WAIT_MS):
+        page.date_to.setDate(page.date_to.date().addDays(-5))
+    assert [r.task_name for r in page.history_model.rows()] == ["old sort"]
+
+    with qtbot.waitSignal(page.jobs_loaded, timeout=WAIT_MS):
+        page.date_to.setDate(page.date_to.date().addDays(5))
+    with qtbot.waitSignal(page.jobs_loaded, timeout=WAIT_MS):
+        page.robot_filter.setCurrentText("tonypi_b")
+    assert [r.task_name for r in page.history_model.rows()] == ["old sort"]
+    with qtbot.waitSignal(page.jobs_loaded, timeout=WAIT_MS):
+        page.status_filter.setCurrentText("failed")
+    assert page.history_model.rows() == []

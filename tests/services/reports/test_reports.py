@@ -40,11 +40,25 @@ def _samples(robot_id: str) -> list[Sample]:
     return samples
 
 
+@pytest.fixture(params=["sqlite_url", "pg_url"])
+def db_url(request) -> str:
+    """Each report test runs on SQLite (the demo) and on real PostgreSQL (a lab server)."""
+    return request.getfixturevalue(request.param)
+
+
 @pytest.fixture
-def stack(sqlite_url):
-    upgrade(sqlite_url)
-    database = Database(sqlite_url)
-    history = SqlHistoryStore(sqlite_url)  # the migration creates the samples tables too
+def stores(db_url):
+    upgrade(db_url)
+    database = Database(db_url)
+    history = SqlHistoryStore(db_url)  # the migration creates the samples tables too
+    yield history, database
+    history.close()
+    database.dispose()
+
+
+@pytest.fixture
+def stack(stores):
+    history, database = stores
     history.write(_samples("r1"))
     with database.session() as session:
         RobotRepository(session).touch("r1", T0)
@@ -68,9 +82,7 @@ def stack(sqlite_url):
             session.add(Job(robot_id="r1", start_time=T0 + timedelta(minutes=minute),
                             end_time=T0 + timedelta(minutes=minute + length), status=status,
                             items_done=items, items_total=20, task_name=f"sort-{minute}"))
-    yield history, database
-    history.close()
-    database.dispose()
+    return history, database
 
 
 def _text(path) -> str:
