@@ -14,6 +14,7 @@ import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSettings, QStandardPaths, QTimer
 from PySide6.QtWidgets import QApplication, QDialog, QMessageBox
@@ -27,6 +28,9 @@ from services.mqtt_session import MqttSession
 from services.records.db import Database
 from services.records.errors import RecordsUnavailable
 from services.records.users import UserRepository, ensure_demo_account
+
+if TYPE_CHECKING:
+    from services.connection_profile import ConnectionProfile
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +47,8 @@ class Endpoint:
     label: str = ""
     records_url: str | None = None
     records_password: str | None = None
+    profile: ConnectionProfile | None = None  # the lab's (for its history store)
+    influx_token: str | None = None
 
 
 def _profile_store():
@@ -69,7 +75,10 @@ def _lab_endpoint() -> Endpoint | None:
     return Endpoint(profile.mqtt.host, profile.mqtt.port, profile.mqtt.tls,
                     profile.mqtt.username, password, label=profile.name,
                     records_url=profile.records_url(),
-                    records_password=store.secret(profile.name, "database"))
+                    records_password=store.secret(profile.name, "database"),
+                    profile=profile,
+                    influx_token=(store.secret(profile.name, "influx_token")
+                                  if profile.influx.url else None))
 
 
 def _sign_in(database: Database, notice: str | None = None,
@@ -155,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
                         open_settings=None if args.demo else lambda: _on_settings(window))
     from app.alerts_page import install_alerts_page
 
-    history_store = _open_history(stack)
+    history_store = _open_history(stack, endpoint, window)
     install_alerts_page(window, database=database, session=session, user=user,
                         history_store=history_store)
     _install_record_pages(window, database)
@@ -191,7 +200,9 @@ def main(argv: list[str] | None = None) -> int:
         session.stop()
         if stack is not None:
             stack.stop()
-        elif database is not None:
+        elif history_store is not None:
+            history_store.close()
+        if stack is None and database is not None:
             database.dispose()
 
 
@@ -203,9 +214,22 @@ def _install_record_pages(window: MainWindow, database: Database) -> None:
     install_logs_page(window, database=database)
 
 
-def _open_history(stack):
-    """The demo's SQL history; a lab's history store comes with the history pages."""
-    return stack.history if stack is not None else None
+def _open_history(stack, endpoint: Endpoint, window: MainWindow):
+    """The demo's SQL history, or the lab's store as its profile names it (InfluxDB, else
+    the SQL history next to the records).  Without one the console runs on, without the
+    History and Reports tabs, and says why."""
+    if stack is not None:
+        return stack.history
+    from services.history.factory import HistoryNotConfigured, open_profile_history
+
+    try:
+        return open_profile_history(endpoint.profile, influx_token=endpoint.influx_token,
+                                    records_password=endpoint.records_password)
+    except (HistoryNotConfigured, ValueError) as exc:
+        logger.warning("no history store: %s", exc)
+        text = f"History and reports are not available: {exc}"
+        QTimer.singleShot(0, lambda: QMessageBox.warning(window, "TonyPi Console", text))
+        return None
 
 
 def _finish(window: MainWindow, screenshot: Path | None) -> None:
