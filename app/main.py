@@ -169,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
                         history_store=history_store)
     _install_record_pages(window, database)
     if history_store is not None:
+        window.set_history_store(history_store)
         from app.history_page import install_history_page
         from app.reports_page import install_reports_page
 
@@ -192,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         for page in (getattr(window, "jobs_page", None), getattr(window, "logs_page", None)):
             if page is not None:
                 page.stop()
-        for name in ("history_page", "reports_page"):
+        for name in ("history_page", "reports_page", "live_history"):
             page = getattr(window, name, None)
             if page is not None:
                 page.shutdown()

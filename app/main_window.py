@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 REFRESH_INTERVAL_MS = 40  # 25 Hz: plots follow the data without burning the CPU
 FLEET_REFRESH_EVERY_TICKS = 5  # the overview at 5 Hz is plenty for people
+HISTORY_MESSAGE_MS = 8000
 STALE_CHECK_EVERY_TICKS = 25  # staleness changes slowly; re-check once a second
 SETTINGS_GROUP = "main_window"
 
@@ -76,6 +77,7 @@ class MainWindow(QMainWindow):
         self._build_menus()
 
         self._tick = 0
+        self.live_history = None  # see set_history_store
         self._page_keys_cache: dict[LivePage, tuple[int, list[SignalKey]]] = {}
         self._heap_mark: tuple[int, int] | None = None  # see _settle_new_objects
         self._timer = QTimer(self)
@@ -146,10 +148,22 @@ class MainWindow(QMainWindow):
         page.window_changed.connect(lambda _s: self._refresh_page(page, time.time(), True))
         self.tabs.addTab(page, " + ".join(robot_ids))
         self.tabs.setCurrentWidget(page)
+        if self.live_history is not None:
+            self.live_history.attach(page)
         self._refresh_page(page, time.time(), force=True)
         settle_heap()
         self.live_page_opened.emit(",".join(robot_ids))
         return page
+
+    def set_history_store(self, store) -> None:
+        """Let paused live pages continue into stored history when panned back."""
+        from app.live_history import LiveHistoryLoader
+
+        self.live_history = LiveHistoryLoader(store, self)
+        self.live_history.history_failed.connect(
+            lambda text: self.statusBar().showMessage(text, HISTORY_MESSAGE_MS))
+        for page in self.live_pages():
+            self.live_history.attach(page)
 
     def _on_robot_opened(self, robot_id: str) -> None:
         self.open_live_page([robot_id])

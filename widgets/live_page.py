@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
 import numpy as np
-from PySide6.QtCore import QPoint, QRect, Qt, Signal
+from PySide6.QtCore import QPoint, QRect, Qt, QTimer, Signal
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
     QComboBox,
@@ -36,6 +36,7 @@ GRID_SPACING_PX = 8
 # GUI time one refresh may spend feeding plots (painting them costs about twice that);
 # the rest waits one frame.
 UPDATE_BUDGET_S = 0.004
+HISTORY_SETTLE_MS = 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +105,9 @@ class LivePage(QWidget):
 
     window_changed = Signal(int)
     paused_changed = Signal(bool)
+    # Paused and panned before the live buffers: (keys, start s, stop s, width px) of the
+    # stored history that would fill the view (see set_history).
+    history_needed = Signal(object, float, float, int)
 
     def __init__(self, robot_ids: list[str], parent: QWidget | None = None,
                  plot_specs: tuple[PlotSpec, ...] = PLOT_SPECS) -> None:
@@ -137,6 +141,11 @@ class LivePage(QWidget):
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         scroll.setWidget(grid_host)
         self._scroll = scroll
+        # A pan is many small moves: ask for history once the view has settled.
+        self._history_timer = QTimer(self)
+        self._history_timer.setSingleShot(True)
+        self._history_timer.setInterval(HISTORY_SETTLE_MS)
+        self._history_timer.timeout.connect(self._on_view_settled)
         # Plots scrolled out of sight, or past a frame's budget, are fed later (see
         # _draw_pending).
         self._latest: tuple[float, dict] | None = None  # now, stale of the last update
@@ -339,11 +348,13 @@ class LivePage(QWidget):
         if paused and not self._paused:
             self.set_paused(True)
             self._on_plot_x_range_changed(source.view_box, source.x_range())
+        self._history_timer.start()
 
     def _on_plot_x_range_changed(self, view_box, x_range) -> None:
         # While paused, zooming one chart zooms all of them to the same times.
         if not self._paused or self._syncing_range:
             return
+        self._history_timer.start()
         self._syncing_range = True
         try:
             for plot in self.plots:
@@ -351,6 +362,28 @@ class LivePage(QWidget):
                     plot.view_box.setXRange(*x_range, padding=0)
         finally:
             self._syncing_range = False
+
+    def _on_view_settled(self) -> None:
+        if not self._paused:
+            return
+        start, stop = self.plots[0].x_range()
+        oldest = min((t for t in (plot.oldest_live_time() for plot in self.plots)
+                      if t is not None), default=stop)
+        if start >= oldest:
+            return  # all in view is live data
+        keys = [key for plot in self.plots for key in plot.keys()]
+        width = int(self.plots[0].view_box.width())
+        self.history_needed.emit(keys, start, min(stop, oldest), max(width, 1))
+
+    def set_history(self, data: dict[SignalKey, tuple[np.ndarray, np.ndarray]]) -> None:
+        """Stored (times, values) per key, older than the live buffers (see history_needed);
+        dropped when following the clock again."""
+        if not self._paused:
+            return  # resumed while it was loading
+        for key, (times, values) in data.items():
+            route = self._route(key)
+            if route is not None:
+                self.plots[route.plot_index].set_history(key, times, values)
 
     def _update_pause_button(self) -> None:
         paused = self.pause_button.isChecked()

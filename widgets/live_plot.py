@@ -67,6 +67,7 @@ class LivePlot(QWidget):
         self._keys: list[SignalKey] = []
         self._names: dict[SignalKey, str] = {}
         self._curves: dict[SignalKey, LiveCurve] = {}
+        self._history: dict[SignalKey, LiveCurve] = {}  # stored samples before the live ones
         self._colors: dict[SignalKey, QColor] = {}
         self._data: dict[SignalKey, tuple[np.ndarray, np.ndarray]] = {}
         self._signature: dict[SignalKey, tuple[int, float, float]] = {}
@@ -157,6 +158,9 @@ class LivePlot(QWidget):
             curve = self._curves.pop(key)
             self.legend.removeItem(curve)
             self.plot_item.removeItem(curve)
+            history = self._history.pop(key, None)
+            if history is not None:
+                self.plot_item.removeItem(history)
             for store in (self._data, self._signature, self._stale, self._legend_text):
                 store.pop(key, None)
         self._keys = keys
@@ -295,6 +299,7 @@ class LivePlot(QWidget):
         if paused:
             self._fit_y_while_paused()
         else:
+            self.clear_history()  # following again: the live window is all there is
             self._follow(force=True)
 
     def x_range(self) -> tuple[float, float]:
@@ -344,6 +349,35 @@ class LivePlot(QWidget):
             self._fit_y_while_paused()
             logger.debug("%s: paused by pan/zoom", self._title)
             self.paused_changed.emit(True)
+
+    # --- history before the live window -------------------------------------------------
+
+    def oldest_live_time(self) -> float | None:
+        """Epoch s of the oldest sample in the live curves, None without any."""
+        starts = [float(times[0]) for times, _ in self._data.values() if len(times)]
+        return min(starts) if starts else None
+
+    def set_history(self, key: SignalKey, times: np.ndarray, values: np.ndarray) -> None:
+        """Draw stored samples of `key` (older than its live ones) in its colour, behind
+        the live curve and not in the legend: panning back continues the same line."""
+        curve = self._history.get(key)
+        if curve is None:
+            if key not in self._curves:
+                return
+            curve = LiveCurve(self.view_box, self._curves[key].opts["pen"])
+            curve.setZValue(-1)
+            self.plot_item.addItem(curve)
+            self._history[key] = curve
+        curve.set_samples(times, values)
+
+    def history(self, key: SignalKey) -> tuple[np.ndarray, np.ndarray] | None:
+        curve = self._history.get(key)
+        return None if curve is None else curve.samples()
+
+    def clear_history(self) -> None:
+        for curve in self._history.values():
+            self.plot_item.removeItem(curve)
+        self._history.clear()
 
     # --- crosshair ----------------------------------------------------------------------
 
