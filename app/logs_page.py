@@ -184,6 +184,10 @@ class LogsPage(QWidget):
         self.text_filter = QLineEdit()
         self.text_filter.setPlaceholderText("Search messages")
         self.text_filter.setClearButtonEnabled(True)
+        self.text_filter.setMinimumWidth(180)  # stays usable beside the Custom pickers
+        self._last_preset = self.time_filter.currentText()
+        # Connected before _on_filter_changed, so the reload sees the pickers it sets.
+        self.time_filter.currentIndexChanged.connect(self._on_time_choice_changed)
         for combo in (self.level_filter, self.robot_filter, self.time_filter):
             combo.currentIndexChanged.connect(self._on_filter_changed)
         self.category_filter.currentTextChanged.connect(self._on_filter_changed)
@@ -208,6 +212,8 @@ class LogsPage(QWidget):
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.view.setAlternatingRowColors(True)
         self.view.verticalHeader().hide()
+        # One line per entry, dense like a terminal: the style's default rows are tall.
+        self.view.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
         self.view.setWordWrap(False)
         header = self.view.horizontalHeader()
         header.setStretchLastSection(True)
@@ -242,6 +248,21 @@ class LogsPage(QWidget):
             row.addWidget(QLabel(label))
             row.addWidget(edit)
         self.custom_range.setVisible(False)
+
+    def _on_time_choice_changed(self, *_args) -> None:
+        choice = self.time_filter.currentText()
+        if choice != CUSTOM:
+            self._last_preset = choice
+            return
+        # Start from the range just shown, ending now: pickers set when the page was
+        # built (perhaps hours ago) would silently hide the newest entries.
+        now = _whole_minute(QDateTime.currentDateTime())
+        span = TIME_RANGES.get(self._last_preset) or timedelta(hours=24)
+        for edit, value in ((self.date_from, now.addSecs(-int(span.total_seconds()))),
+                            (self.date_to, now)):
+            edit.blockSignals(True)  # one reload for the whole switch, not three
+            edit.setDateTime(value)
+            edit.blockSignals(False)
 
     def _on_custom_range_changed(self, *_args) -> None:
         if self.time_filter.currentText() == CUSTOM:

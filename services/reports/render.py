@@ -147,7 +147,8 @@ def _chart(title: str, signals: list[SignalData], unit: str, start: datetime,
     # values exactly as its axes do.
     y_min, y_max = 0.0, 100.0
     if unit != "%" and lows:
-        y_min, y_max = min(0.0, min(lows)), max(highs) * 1.1 + 1
+        top = max(highs)  # headroom above it, also when it is below zero
+        y_min, y_max = min(0.0, min(lows)), top + abs(top) * 0.1 + 1
     plot.xValueAxis.valueMin, plot.xValueAxis.valueMax = 0, span_h
     plot.yValueAxis.valueMin, plot.yValueAxis.valueMax = y_min, y_max
 

@@ -7,6 +7,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from PySide6.QtCore import QDate, QDateTime, QTime
 from PySide6.QtWidgets import QApplication
 
 from app.logs_page import LogsPage, export_logs
@@ -102,3 +103,74 @@ def test_export_csv_and_json(tmp_path, page):
     data = json.loads(export_logs(rows, tmp_path / "logs.json").read_text())
     assert [r["message"] for r in data] == messages(page)
     assert datetime.fromisoformat(data[0]["timestamp"]).tzinfo is not None
+
+
+def test_custom_range_in_local_time(qtbot, page):
+    assert page.custom_range.isHidden()
+    with qtbot.waitSignal(page.logs_loaded, timeout=WAIT_MS):
+        page.time_filter.setCurrentText("Custom")
+    assert not page.custom_range.isHidden()
+    assert page.date_from.calendarPopup() and page.date_to.calendarPopup()
+    # The default custom range is the last 24 h, so the view does not jump.
+    assert messages(page) == ["broker reconnect", "servo 3 overheated", "job started"]
+
+    now = QDateTime.currentDateTime()
+    with qtbot.waitSignal(page.logs_loaded, timeout=WAIT_MS):
+        page.date_to.setDateTime(now.addDays(-2))
+    with qtbot.waitSignal(page.logs_loaded, timeout=WAIT_MS):
+        page.date_from.setDateTime(now.addDays(-4))
+    assert messages(page) == ["ancient entry"]
+    assert "following live" not in page.status_label.text()
+
+    # Local wall-clock times on screen, aware UTC in the query; the To minute included.
+    page.date_from.setDateTime(QDateTime(QDate(2026, 3, 1), QTime(8, 15, 42)))
+    page.date_to.setDateTime(QDateTime(QDate(2026, 3, 2), QTime(9, 30)))
+    wanted = page.current_filter()
+    local = datetime(2026, 3, 1, 8, 15).astimezone()  # naive -> this machine's zone
+    assert wanted.since == local.astimezone(UTC) and wanted.since.tzinfo is UTC
+    assert wanted.until == datetime(2026, 3, 2, 9, 31).astimezone().astimezone(UTC)
+
+    with qtbot.waitSignal(page.logs_loaded, timeout=WAIT_MS):
+        page.time_filter.setCurrentText("Last 24 h")
+    assert page.custom_range.isHidden()
+    assert page.current_filter().until is None
+    assert messages(page) == ["broker reconnect", "servo 3 overheated", "job started"]
+
+
+def test_from_after_to_shows_nothing_and_says_why(qtbot, page):
+    with qtbot.waitSignal(page.logs_loaded, timeout=WAIT_MS):
+        page.time_filter.setCurrentText("Custom")
+    with qtbot.waitSignal(page.logs_loaded, timeout=WAIT_MS):
+        page.date_from.setDateTime(page.date_to.dateTime().addDays(1))
+    assert messages(page) == []
+    assert "not before" in page.status_label.text()
+
+
+def test_text_search_finds_entries_older_than_the_newest_loaded(qtbot, monkeypatch,
+                                                                database, page):
+    monkeypatch.setattr("app.logs_page.LOAD_LIMIT", 2)
+    with qtbot.waitSignal(page.logs_loaded, timeout=WAIT_MS):
+        page.time_filter.setCurrentText("All")
+    assert messages(page) == ["broker reconnect", "servo 3 overheated"]
+    with qtbot.waitSignal(page.logs_loaded, timeout=WAIT_MS):
+        page.text_filter.setText("ANCIENT")
+    assert messages(page) == ["ancient entry"]
+    with database.session() as session:
+        LogRepository(session).add("INFO", "system", "100% of 'ancient_x' done")
+    with qtbot.waitSignal(page.logs_loaded, timeout=WAIT_MS):
+        page.text_filter.setText("0% of 'ancient_")
+    assert messages(page) == ["100% of 'ancient_x' done"]
+
+
+def test_custom_range_starts_from_the_preset_just_shown(qtbot, page):
+    page.date_from.setDateTime(QDateTime(QDate(2020, 1, 1), QTime(0, 0)))  # stale values
+    page.date_to.setDateTime(QDateTime(QDate(2020, 1, 2), QTime(0, 0)))
+    with qtbot.waitSignal(page.logs_loaded, timeout=WAIT_MS):
+        page.time_filter.setCurrentText("Last 7 d")
+    assert messages(page)[-1] == "ancient entry"
+    with qtbot.waitSignal(page.logs_loaded, timeout=WAIT_MS):
+        page.time_filter.setCurrentText("Custom")
+    wanted = page.current_filter()
+    assert abs(wanted.until - wanted.since - timedelta(days=7, minutes=1)) < timedelta(seconds=61)
+    assert abs(wanted.until - datetime.now(UTC)) < timedelta(minutes=2)
+    assert messages(page)[-1] == "ancient entry"

@@ -8,14 +8,20 @@ import subprocess
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from reportlab.graphics import renderPDF
+from reportlab.graphics.charts.lineplots import LinePlot
+from reportlab.graphics.shapes import Line, Polygon
 from sqlalchemy import select
 
+from services.history.base import Bucket, SeriesKey
 from services.history.sql_store import SqlHistoryStore
 from services.records.db import Database
 from services.records.migrate import upgrade
 from services.records.models import Alert, Job, Report
 from services.records.repositories import RobotRepository
 from services.reports import ReportCancelled, generate_report
+from services.reports.data import SignalData, SignalSpec, gather, signal_stats
+from services.reports.render import _chart
 from services.wire.model import Measurement, Sample
 
 T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
@@ -195,3 +201,62 @@ def test_custom_sections_and_bad_input(stack, tmp_path):
     with pytest.raises(ValueError):
         generate_report("system", ["r1"], T1, T0, history=history, database=database,
                         author="bob", out_path=tmp_path / "x.pdf")
+
+
+def _chart_parts(drawing):
+    plot = next(item for item in drawing.contents if isinstance(item, LinePlot))
+    renderPDF.drawToString(drawing)  # lays the axes out, as in the report
+    bands = [item for item in drawing.contents if isinstance(item, Polygon | Line)]
+    return plot, bands
+
+
+def test_band_shows_a_spike_the_means_hide(stores):
+    history, database = stores
+    spike_at = T0 + timedelta(minutes=30)
+    # One sample every 2 s: ~6 per 12 s bucket, so the spike's bucket mean stays low.
+    history.write([Sample(Measurement.PERFORMANCE, "r1", T0 + timedelta(seconds=2 * i),
+                          {"cpu_percent": 95.0 if T0 + timedelta(seconds=2 * i) == spike_at
+                           else 20.0}) for i in range(1800)])
+    data = gather(["r1"], T0, T1, history=history, database=database)
+    cpu = [s for s in data.robot_data[0].group("performance") if s.spec.label == "CPU usage"]
+    assert cpu[0].stats.max == 95.0
+    drawing = _chart("CPU", cpu, "%", T0, T1)
+    plot, bands = _chart_parts(drawing)
+    assert max(mean for line in plot.data for _, mean in line) < 40  # the line hides it
+    spike_y, base_y = plot.yValueAxis.scale(95.0), plot.yValueAxis.scale(20.0)
+    assert len(bands) == 1 and isinstance(bands[0], Polygon)
+    band_ys = bands[0].points[1::2]
+    assert max(band_ys) == pytest.approx(spike_y) and min(band_ys) == pytest.approx(base_y)
+    # Behind the mean line, in its hue but translucent.
+    assert drawing.contents.index(bands[0]) < drawing.contents.index(plot)
+    line_colour = plot.lines[0].strokeColor
+    assert bands[0].fillColor.rgb() == line_colour.rgb() and bands[0].fillColor.alpha < 0.5
+
+
+def test_gap_splits_line_and_band(stores):
+    history, database = stores
+    lone = T0 + timedelta(minutes=50)  # one bucket alone between empty ones
+    history.write([Sample(Measurement.PERFORMANCE, "r1", moment, {"cpu_percent": value})
+                   for moment, value in [(T0 + timedelta(seconds=2 * i), 20.0 + i % 2)
+                                         for i in range(300)] + [(lone, 10.0),
+                                                                 (lone + timedelta(seconds=1),
+                                                                  70.0)]])
+    data = gather(["r1"], T0, T1, history=history, database=database)
+    plot, bands = _chart_parts(_chart("CPU", data.robot_data[0].group("performance"), "%",
+                                      T0, T1))
+    assert len(plot.data) == 2  # no line drawn across the empty 40 minutes
+    assert isinstance(bands[0], Polygon) and isinstance(bands[1], Line)
+    assert (bands[1].y1, bands[1].y2) == pytest.approx((plot.yValueAxis.scale(10.0),
+                                                        plot.yValueAxis.scale(70.0)))
+
+
+def test_axis_fits_values_below_zero():
+    # -10 is where the old "max * 1.1 + 1" headroom left an empty (zero-height) axis.
+    buckets = [Bucket(T0 + timedelta(minutes=m), -10.0, -10.0, -10.0, 1) for m in range(3)]
+    stats = signal_stats(buckets, 12.0, 70.0, 80.0)
+    spec = SignalSpec(SeriesKey("performance", "cpu_temperature"), "CPU temperature", "°C",
+                      "temperature", "temperature")
+    plot, bands = _chart_parts(_chart("T", [SignalData(spec, buckets, stats)], "°C", T0, T1))
+    low, high = plot.yValueAxis.valueMin, plot.yValueAxis.valueMax
+    assert low <= -10.0 < high
+    assert plot.y <= bands[0].y1 <= plot.y + plot.height
