@@ -162,3 +162,33 @@ class LiveCurve(QGraphicsObject):
         points[:, 1] = y
         self.points_drawn = len(x)
         return polygon
+
+
+class BackgroundCurves:
+    """Curves of a plot keyed by signal, drawn behind its live curves and kept out of its
+    legend: the stored history a paused live page shows before its ring buffers."""
+
+    def __init__(self, plot_item: pg.PlotItem) -> None:
+        self._plot_item = plot_item
+        self._curves: dict[object, LiveCurve] = {}
+
+    def set(self, key: object, pen: QPen, times: np.ndarray, values: np.ndarray) -> None:
+        curve = self._curves.get(key)
+        if curve is None:
+            curve = self._curves[key] = LiveCurve(self._plot_item.getViewBox(), pen)
+            curve.setZValue(-1)
+            self._plot_item.addItem(curve)
+        curve.set_samples(times, values)
+
+    def samples(self, key: object) -> tuple[np.ndarray, np.ndarray] | None:
+        curve = self._curves.get(key)
+        return None if curve is None else curve.samples()
+
+    def remove(self, key: object) -> None:
+        curve = self._curves.pop(key, None)
+        if curve is not None:
+            self._plot_item.removeItem(curve)
+
+    def clear(self) -> None:
+        for key in list(self._curves):
+            self.remove(key)

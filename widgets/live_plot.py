@@ -21,7 +21,7 @@ from PySide6.QtGui import QColor, QFont, QFontMetrics, QPalette
 from PySide6.QtWidgets import QGraphicsItem, QSizePolicy, QVBoxLayout, QWidget
 
 from services.live.model import SignalKey
-from widgets.live_curve import LiveCurve
+from widgets.live_curve import BackgroundCurves, LiveCurve
 from widgets.live_plot_items import (
     STALE_COLOR,
     LegendSample,
@@ -67,7 +67,6 @@ class LivePlot(QWidget):
         self._keys: list[SignalKey] = []
         self._names: dict[SignalKey, str] = {}
         self._curves: dict[SignalKey, LiveCurve] = {}
-        self._history: dict[SignalKey, LiveCurve] = {}  # stored samples before the live ones
         self._colors: dict[SignalKey, QColor] = {}
         self._data: dict[SignalKey, tuple[np.ndarray, np.ndarray]] = {}
         self._signature: dict[SignalKey, tuple[int, float, float]] = {}
@@ -84,6 +83,7 @@ class LivePlot(QWidget):
         self.plot_widget.setMinimumHeight(PLOT_MIN_HEIGHT_PX)
         self.plot_item: pg.PlotItem = self.plot_widget.getPlotItem()
         self.view_box: pg.ViewBox = self.plot_item.getViewBox()
+        self._history = BackgroundCurves(self.plot_item)  # stored samples before the live ones
         self.plot_item.showGrid(x=True, y=True)  # in a solid colour: see _apply_palette
         self.plot_item.hideButtons()  # the "A" button fights with following the clock
         self.plot_item.setMenuEnabled(False)
@@ -158,9 +158,7 @@ class LivePlot(QWidget):
             curve = self._curves.pop(key)
             self.legend.removeItem(curve)
             self.plot_item.removeItem(curve)
-            history = self._history.pop(key, None)
-            if history is not None:
-                self.plot_item.removeItem(history)
+            self._history.remove(key)
             for store in (self._data, self._signature, self._stale, self._legend_text):
                 store.pop(key, None)
         self._keys = keys
@@ -360,23 +358,13 @@ class LivePlot(QWidget):
     def set_history(self, key: SignalKey, times: np.ndarray, values: np.ndarray) -> None:
         """Draw stored samples of `key` (older than its live ones) in its colour, behind
         the live curve and not in the legend: panning back continues the same line."""
-        curve = self._history.get(key)
-        if curve is None:
-            if key not in self._curves:
-                return
-            curve = LiveCurve(self.view_box, self._curves[key].opts["pen"])
-            curve.setZValue(-1)
-            self.plot_item.addItem(curve)
-            self._history[key] = curve
-        curve.set_samples(times, values)
+        if key in self._curves:
+            self._history.set(key, self._curves[key].opts["pen"], times, values)
 
     def history(self, key: SignalKey) -> tuple[np.ndarray, np.ndarray] | None:
-        curve = self._history.get(key)
-        return None if curve is None else curve.samples()
+        return self._history.samples(key)
 
     def clear_history(self) -> None:
-        for curve in self._history.values():
-            self.plot_item.removeItem(curve)
         self._history.clear()
 
     # --- crosshair ----------------------------------------------------------------------
