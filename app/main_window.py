@@ -241,8 +241,9 @@ class MainWindow(QMainWindow):
         else:
             text = f"Broker: {stats.state}"
         self.broker_label.setText(text)
+        # A sample is one value of one signal, as the benchmark counts them.
         self.rate_label.setText(f"{stats.messages_per_s:,.0f} msg/s, "
-                                f"{stats.samples_per_s:,.0f} samples/s")
+                                f"{stats.values_per_s:,.0f} samples/s")
         age = stats.newest_sample_age_s
         self.age_label.setText("no data yet" if age is None else f"freshest sample {age:.1f} s old")
 
