@@ -23,7 +23,11 @@ def robot_data(robot: str, servos: int = 3) -> dict:
 
 
 @pytest.fixture
-def make_page(qtbot):
+def make_page(qtbot, monkeypatch):
+    # Every plot fed in each update, however slow the machine: the frame budget has a
+    # test of its own (test_past_the_frame_budget_plots_wait_their_turn).
+    monkeypatch.setattr("widgets.live_page.UPDATE_BUDGET_S", 60.0)
+
     def make(robot_ids):
         page = LivePage(robot_ids)
         qtbot.addWidget(page)
