@@ -1,7 +1,7 @@
 """The console's Jobs page: running jobs with live progress bars on top, the job history
 with filters below, and the details of the selected job.
 
-The records database is read every 2 s on a QThreadPool worker; results come back to
+The records database is read every 2 s on a worker thread (app.background); results come back to
 the GUI thread through a queued signal, so a slow server never freezes the window.
 
     page = install_jobs_page(window, database=db)
@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from PySide6.QtCore import QDate, QObject, QRunnable, Qt, QThreadPool, QTimer, Signal
+from PySide6.QtCore import QDate, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.background import BackgroundWork
 from services.records.repositories import JobRepository, RobotRepository
 from widgets.job_model import Column, JobRow, JobTableModel, ProgressDelegate, format_duration
 
@@ -107,27 +108,6 @@ def describe_job(row: JobRow, now: datetime) -> str:
     return "\n".join(lines)
 
 
-class _Signals(QObject):
-    loaded = Signal(int, object)  # generation, JobSnapshot
-    failed = Signal(int, str)
-
-
-class _LoadJob(QRunnable):
-    def __init__(self, database, wanted: JobFilter, generation: int, signals: _Signals):
-        super().__init__()
-        self._database, self._wanted = database, wanted
-        self._generation, self._signals = generation, signals
-
-    def run(self) -> None:
-        try:
-            snapshot = load_jobs(self._database, self._wanted)
-        except Exception as exc:  # shown in the page; the worker must not die silently
-            logger.warning("loading jobs failed: %s", exc)
-            self._signals.failed.emit(self._generation, str(exc))
-            return
-        self._signals.loaded.emit(self._generation, snapshot)
-
-
 def _table(model: JobTableModel) -> QTableView:
     view = QTableView()
     view.setModel(model)
@@ -154,11 +134,9 @@ class JobsPage(QWidget):
     def __init__(self, database, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._database = database
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(1)
-        self._signals = _Signals(self)
-        self._signals.loaded.connect(self._on_jobs_loaded)
-        self._signals.failed.connect(self._on_load_failed)
+        self._work = BackgroundWork("loading jobs", self)
+        self._work.succeeded.connect(self._on_jobs_loaded)
+        self._work.failed.connect(self._on_load_failed)
         self._generation = 0
         self._busy = False
         self.active_model = JobTableModel(self)
@@ -229,7 +207,7 @@ class JobsPage(QWidget):
 
     def stop(self) -> None:
         self._timer.stop()
-        self._pool.waitForDone()
+        self._work.shutdown()
 
     def current_filter(self) -> JobFilter:
         robot = self.robot_filter.currentText()
@@ -244,8 +222,8 @@ class JobsPage(QWidget):
         if self._busy:
             return
         self._busy = True
-        self._pool.start(_LoadJob(self._database, self.current_filter(), self._generation,
-                                  self._signals))
+        database, wanted = self._database, self.current_filter()
+        self._work.start(self._generation, lambda: load_jobs(database, wanted))
 
     def _on_filter_changed(self, *_args) -> None:
         self._generation += 1  # a load started under the old filter is dropped

@@ -14,38 +14,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QObject, Signal
 
+from app.background import BackgroundWork
 from services.history.base import HistoryStore
 from services.live.model import SignalKey
 from widgets.live_page import LivePage
 
 logger = logging.getLogger(__name__)
-
-
-class _Relay(QObject):
-    loaded = Signal(object, int, object)  # page id, generation, {key: (times, values)}
-    failed = Signal(str)
-
-
-class _Query(QRunnable):
-    def __init__(self, relay: _Relay, page_id: int, generation: int, store: HistoryStore,
-                 keys: list[SignalKey], start: datetime, stop: datetime, points: int) -> None:
-        super().__init__()
-        self._relay, self._page_id, self._generation = relay, page_id, generation
-        self._store, self._keys = store, keys
-        self._start, self._stop, self._points = start, stop, points
-
-    def run(self) -> None:  # worker thread: queries, never touches widgets
-        try:
-            data = {key: history_arrays(self._store.query(
-                key.robot_id, key.measurement, key.field, self._start, self._stop,
-                self._points, series=key.series)) for key in self._keys}
-        except Exception as exc:  # a dead server must not kill the worker or the window
-            logger.warning("history for the live page failed: %s", exc)
-            self._relay.failed.emit(f"History unavailable: {exc}")
-            return
-        self._relay.loaded.emit(self._page_id, self._generation, data)
 
 
 def history_arrays(buckets: list[Any]) -> tuple[np.ndarray, np.ndarray]:
@@ -65,13 +41,12 @@ class LiveHistoryLoader(QObject):
     def __init__(self, store: HistoryStore, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._store = store
-        self._relay = _Relay()
-        self._relay.loaded.connect(self._on_history_loaded)
-        self._relay.failed.connect(self.history_failed)
+        self._work = BackgroundWork("history for a live page", self)
+        self._work.succeeded.connect(self._on_history_loaded)
+        self._work.failed.connect(lambda _token, text: self.history_failed.emit(
+            f"History unavailable: {text}"))
         self._pages: weakref.WeakValueDictionary[int, LivePage] = weakref.WeakValueDictionary()
         self._generations: dict[int, int] = {}  # per page: only the newest answer is drawn
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(1)  # one query at a time; a newer one supersedes
 
     def attach(self, page: LivePage) -> None:
         page_id = id(page)
@@ -86,15 +61,18 @@ class LiveHistoryLoader(QObject):
         self._generations[page_id] = generation
         start = datetime.fromtimestamp(start_s, UTC)
         stop = datetime.fromtimestamp(stop_s, UTC)
-        self._pool.start(_Query(self._relay, page_id, generation, self._store, list(keys),
-                                start, stop, max(width_px, 1)))
+        store, keys, points = self._store, list(keys), max(width_px, 1)
+        self._work.start((page_id, generation), lambda: {
+            key: history_arrays(store.query(key.robot_id, key.measurement, key.field,
+                                            start, stop, points, series=key.series))
+            for key in keys})
 
-    def _on_history_loaded(self, page_id: int, generation: int, data: object) -> None:
+    def _on_history_loaded(self, token: tuple[int, int], data: object) -> None:
+        page_id, generation = token
         page = self._pages.get(page_id)
         if page is None or generation != self._generations.get(page_id):
             return  # closed, or panned on since
         page.set_history(data)
 
     def shutdown(self) -> None:
-        self._pool.clear()
-        self._pool.waitForDone(5000)
+        self._work.shutdown(5000)

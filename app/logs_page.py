@@ -1,7 +1,7 @@
 """The console's Logs page: system_logs filtered by level, category, robot, time and
 text, following new entries live, with copy and CSV/JSON export.
 
-Database reads run on a QThreadPool worker every 2 s, asking only for entries at or
+Database reads run on a worker thread (app.background) every 2 s, asking only for entries at or
 after the newest one shown; the model drops the ones it already has.  Every filter,
 text search included, is applied by the database, so a match older than the newest
 LOAD_LIMIT entries is still found.  The Custom time range is picked in local time and
@@ -21,10 +21,7 @@ from pathlib import Path
 
 from PySide6.QtCore import (
     QDateTime,
-    QObject,
-    QRunnable,
     Qt,
-    QThreadPool,
     QTime,
     QTimer,
     Signal,
@@ -46,6 +43,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.background import BackgroundWork
 from services.records.repositories import LOG_LEVELS, LogRepository, RobotRepository
 from widgets.log_model import Column, LogRow, LogTableModel
 
@@ -124,39 +122,15 @@ def export_logs(rows: list[LogRow], path: str | Path) -> Path:
     return path
 
 
-class _Signals(QObject):
-    loaded = Signal(int, object, object)  # generation, rows, robots
-    failed = Signal(int, str)
-
-
-class _LoadLogs(QRunnable):
-    def __init__(self, database, wanted: LogFilter, after, generation: int,
-                 signals: _Signals) -> None:
-        super().__init__()
-        self._args = (database, wanted, after)
-        self._generation, self._signals = generation, signals
-
-    def run(self) -> None:
-        try:
-            rows, robots = load_logs(*self._args)
-        except Exception as exc:  # shown in the page; the worker must not die silently
-            logger.warning("loading logs failed: %s", exc)
-            self._signals.failed.emit(self._generation, str(exc))
-            return
-        self._signals.loaded.emit(self._generation, rows, robots)
-
-
 class LogsPage(QWidget):
     logs_loaded = Signal(int)  # how many entries the last load added
 
     def __init__(self, database, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._database = database
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(1)
-        self._signals = _Signals(self)
-        self._signals.loaded.connect(self._on_logs_loaded)
-        self._signals.failed.connect(self._on_load_failed)
+        self._work = BackgroundWork("loading logs", self)
+        self._work.succeeded.connect(self._on_logs_loaded)
+        self._work.failed.connect(self._on_load_failed)
         self._generation = 0
         self._busy = False
         self.model = LogTableModel(parent=self)
@@ -274,7 +248,7 @@ class LogsPage(QWidget):
 
     def stop(self) -> None:
         self._timer.stop()
-        self._pool.waitForDone()
+        self._work.shutdown()
 
     def current_filter(self, now: datetime | None = None) -> LogFilter:
         def chosen(combo: QComboBox) -> str | None:
@@ -300,8 +274,8 @@ class LogsPage(QWidget):
         self._busy = True
         rows = self.model.rows()
         after = rows[0].timestamp if rows else None
-        self._pool.start(_LoadLogs(self._database, self.current_filter(), after,
-                                   self._generation, self._signals))
+        database, wanted = self._database, self.current_filter()
+        self._work.start(self._generation, lambda: load_logs(database, wanted, after))
 
     def _on_filter_changed(self, *_args) -> None:
         self.custom_range.setVisible(self.time_filter.currentText() == CUSTOM)
@@ -310,7 +284,8 @@ class LogsPage(QWidget):
         self.model.clear()
         self.refresh()
 
-    def _on_logs_loaded(self, generation: int, rows: list[LogRow], robots: list[str]) -> None:
+    def _on_logs_loaded(self, generation: int, loaded: tuple[list[LogRow], list[str]]) -> None:
+        rows, robots = loaded
         if generation != self._generation:
             return
         self._busy = False
