@@ -393,8 +393,7 @@ def install_alerts_page(window, *, database, session, user: AuthUser, history_st
     page = AlertsPage(database, session, user, history_store=history_store, publish=publish,
                       fleet=getattr(window, "fleet", None), parent=window)
     tabs = window.tabs
-    index = tabs.insertTab(1, page, "Alerts")
-    tabs.tabBar().setTabButton(index, tabs.tabBar().ButtonPosition.RightSide, None)
+    window.add_fixed_tab(page, "Alerts", 1)
     label = QLabel("Alerts: loading...")
     label.setObjectName("alerts_status")
     label.setToolTip("Unacknowledged alerts by severity (Ctrl+2 shows them)")

@@ -12,13 +12,11 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-from PySide6.QtCore import QDateTime, QObject, QRunnable, Qt, QThreadPool, Signal
+from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal
 from PySide6.QtWidgets import (
-    QComboBox,
-    QDateTimeEdit,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
@@ -37,6 +35,7 @@ from services.export import ExportCancelled, ExportRow, rows_from_buckets, write
 from services.history.base import Bucket, HistoryStore, SeriesKey
 from services.records.jobs import JobRepository
 from widgets.history_plot import HistoryPlot
+from widgets.time_range import TimeRangeChoice
 
 logger = logging.getLogger(__name__)
 
@@ -139,16 +138,10 @@ class HistoryPage(QWidget):
         self.robots = QListWidget()
         self.robots.itemChanged.connect(self._on_robot_checked)
         self.signals = QListWidget()
-        self.range_choice = QComboBox()
-        self.range_choice.addItems([*RANGES_S, CUSTOM])
-        self.range_choice.setCurrentText("Last 24 h")
-        self.range_choice.currentTextChanged.connect(self._on_range_choice_changed)
-        now = QDateTime.fromSecsSinceEpoch(int(self._clock().timestamp()))
-        self.from_edit = QDateTimeEdit(now.addSecs(-86_400), calendarPopup=True)
-        self.to_edit = QDateTimeEdit(now, calendarPopup=True)
-        for edit in (self.from_edit, self.to_edit):
-            edit.setDisplayFormat("yyyy-MM-dd HH:mm")
-            edit.setEnabled(False)
+        self.time_range = TimeRangeChoice(RANGES_S, CUSTOM, self._clock, default="Last 24 h",
+                                          parent=self)
+        self.range_choice = self.time_range.choice
+        self.from_edit, self.to_edit = self.time_range.from_edit, self.time_range.to_edit
         self.show_button = QPushButton("Show")
         self.show_button.clicked.connect(self._on_show_clicked)
         self.cancel_button = QPushButton("Cancel")
@@ -238,21 +231,10 @@ class HistoryPage(QWidget):
             item.setCheckState(Qt.CheckState.Checked if wanted else Qt.CheckState.Unchecked)
 
     def set_custom_range(self, start: datetime, stop: datetime) -> None:
-        self.range_choice.setCurrentText(CUSTOM)
-        self.from_edit.setDateTime(QDateTime.fromSecsSinceEpoch(int(start.timestamp())))
-        self.to_edit.setDateTime(QDateTime.fromSecsSinceEpoch(int(stop.timestamp())))
-
-    def _on_range_choice_changed(self, text: str) -> None:
-        for edit in (self.from_edit, self.to_edit):
-            edit.setEnabled(text == CUSTOM)
+        self.time_range.set_custom(start, stop)
 
     def chosen_range(self) -> tuple[datetime, datetime]:
-        if self.range_choice.currentText() == CUSTOM:
-            start = datetime.fromtimestamp(self.from_edit.dateTime().toSecsSinceEpoch(), UTC)
-            stop = datetime.fromtimestamp(self.to_edit.dateTime().toSecsSinceEpoch(), UTC)
-            return start, stop
-        stop = self._clock()
-        return stop - timedelta(seconds=RANGES_S[self.range_choice.currentText()]), stop
+        return self.time_range.chosen()
 
     # -- querying ---------------------------------------------------------------------
     def _on_show_clicked(self) -> None:
@@ -449,8 +431,6 @@ class HistoryPage(QWidget):
 def install_history_page(window: Any, history_store: HistoryStore, database: Any = None
                          ) -> HistoryPage:
     page = HistoryPage(history_store, database)
-    index = window.tabs.addTab(page, "History")
-    bar = window.tabs.tabBar()
-    bar.setTabButton(index, bar.ButtonPosition.RightSide, None)  # part of the window
+    window.add_fixed_tab(page, "History")
     window.history_page = page
     return page

@@ -274,9 +274,7 @@ class JobsPage(QWidget):
 def install_jobs_page(window, *, database) -> JobsPage:
     """Add the Jobs tab (not closable) to window.tabs and start refreshing it."""
     page = JobsPage(database, parent=window)
-    tabs = window.tabs
-    index = tabs.addTab(page, "Jobs")
-    tabs.tabBar().setTabButton(index, tabs.tabBar().ButtonPosition.RightSide, None)
+    window.add_fixed_tab(page, "Jobs")
     window.jobs_page = page
     page.start()
     return page

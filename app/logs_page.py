@@ -341,9 +341,7 @@ class LogsPage(QWidget):
 def install_logs_page(window, *, database) -> LogsPage:
     """Add the Logs tab (not closable) to window.tabs and start following the logs."""
     page = LogsPage(database, parent=window)
-    tabs = window.tabs
-    index = tabs.addTab(page, "Logs")
-    tabs.tabBar().setTabButton(index, tabs.tabBar().ButtonPosition.RightSide, None)
+    window.add_fixed_tab(page, "Logs")
     window.logs_page = page
     page.start()
     return page

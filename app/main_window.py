@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QTabWidget
+from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QTabWidget, QWidget
 
 from app.theme import app_icon
 from services.live.feed import LiveFeed
@@ -69,8 +69,7 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.tabs.setTabsClosable(True)
         self.tabs.setDocumentMode(True)
-        self.tabs.addTab(self.fleet_view, "Fleet")
-        self.tabs.tabBar().setTabButton(0, self.tabs.tabBar().ButtonPosition.RightSide, None)
+        self.add_fixed_tab(self.fleet_view, "Fleet")
         self.tabs.tabCloseRequested.connect(self._on_tab_close_requested)
         self.setCentralWidget(self.tabs)
         self._build_status_bar()
@@ -154,6 +153,13 @@ class MainWindow(QMainWindow):
         settle_heap()
         self.live_page_opened.emit(",".join(robot_ids))
         return page
+
+    def add_fixed_tab(self, page: QWidget, title: str, index: int = -1) -> int:
+        """A tab that is part of the window (no close button), at `index` or last."""
+        index = self.tabs.insertTab(index, page, title)
+        self.tabs.tabBar().setTabButton(index, self.tabs.tabBar().ButtonPosition.RightSide,
+                                        None)
+        return index
 
     def set_history_store(self, store) -> None:
         """Let paused live pages continue into stored history when panned back."""

@@ -14,11 +14,10 @@ import logging
 import re
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 from PySide6.QtCore import (
-    QDateTime,
     QObject,
     QRunnable,
     QStandardPaths,
@@ -31,7 +30,6 @@ from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
-    QDateTimeEdit,
     QFileDialog,
     QFormLayout,
     QGroupBox,
@@ -49,6 +47,7 @@ from PySide6.QtWidgets import (
 
 from app.reports_list import ReportTableModel, load_reports
 from services.reports import REPORT_KINDS, ReportCancelled, generate_report
+from widgets.time_range import TimeRangeChoice
 
 logger = logging.getLogger(__name__)
 
@@ -139,15 +138,9 @@ class ReportsPage(QWidget):
         # A full-width combo and list on a wide window look like text boxes; keep them compact.
         self.kind_choice.setMaximumWidth(240)
         self.robots.setMaximumWidth(420)
-        self.range_choice = QComboBox()
-        self.range_choice.addItems([*RANGES_S, CUSTOM])
-        self.range_choice.currentTextChanged.connect(self._on_range_choice_changed)
-        now = QDateTime.fromSecsSinceEpoch(int(self._clock().timestamp()))
-        self.from_edit = QDateTimeEdit(now.addSecs(-86_400), calendarPopup=True)
-        self.to_edit = QDateTimeEdit(now, calendarPopup=True)
-        for edit in (self.from_edit, self.to_edit):
-            edit.setDisplayFormat("yyyy-MM-dd HH:mm")
-            edit.setEnabled(False)
+        self.time_range = TimeRangeChoice(RANGES_S, CUSTOM, self._clock, parent=self)
+        self.range_choice = self.time_range.choice
+        self.from_edit, self.to_edit = self.time_range.from_edit, self.time_range.to_edit
         range_row = QHBoxLayout()
         range_row.addWidget(self.range_choice)
         range_row.addWidget(QLabel("from"))
@@ -240,21 +233,10 @@ class ReportsPage(QWidget):
                                else Qt.CheckState.Unchecked)
 
     def set_custom_range(self, start: datetime, stop: datetime) -> None:
-        self.range_choice.setCurrentText(CUSTOM)
-        self.from_edit.setDateTime(QDateTime.fromSecsSinceEpoch(int(start.timestamp())))
-        self.to_edit.setDateTime(QDateTime.fromSecsSinceEpoch(int(stop.timestamp())))
-
-    def _on_range_choice_changed(self, text: str) -> None:
-        for edit in (self.from_edit, self.to_edit):
-            edit.setEnabled(text == CUSTOM)
+        self.time_range.set_custom(start, stop)
 
     def chosen_range(self) -> tuple[datetime, datetime]:
-        if self.range_choice.currentText() == CUSTOM:
-            start = datetime.fromtimestamp(self.from_edit.dateTime().toSecsSinceEpoch(), UTC)
-            stop = datetime.fromtimestamp(self.to_edit.dateTime().toSecsSinceEpoch(), UTC)
-            return start, stop
-        stop = self._clock()
-        return stop - timedelta(seconds=RANGES_S[self.range_choice.currentText()]), stop
+        return self.time_range.chosen()
 
     def _on_browse_clicked(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Output folder", self.folder_edit.text())
@@ -422,9 +404,7 @@ class ReportsPage(QWidget):
 def install_reports_page(window, *, history_store, database, user, **kwargs) -> ReportsPage:
     """Add the Reports tab (not closable) to window.tabs and list the recorded reports."""
     page = ReportsPage(history_store, database, user, parent=window, **kwargs)
-    tabs = window.tabs
-    index = tabs.addTab(page, "Reports")
-    tabs.tabBar().setTabButton(index, tabs.tabBar().ButtonPosition.RightSide, None)
+    window.add_fixed_tab(page, "Reports")
     window.reports_page = page
     page.refresh()
     return page

@@ -13,9 +13,11 @@ from datetime import UTC, datetime, timedelta
 from enum import IntEnum
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QRect, Qt
+from PySide6.QtCore import QModelIndex, QRect, Qt
 from PySide6.QtGui import QColor, QPainter
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
+
+from widgets.row_table_model import RowTableModel
 
 logger = logging.getLogger(__name__)
 
@@ -93,28 +95,12 @@ def progress_text(row: JobRow) -> str:
     return "  ".join(part for part in (items, share) if part)
 
 
-class JobTableModel(QAbstractTableModel):
+class JobTableModel(RowTableModel[JobRow]):
+    headers = HEADERS
+
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
-        self._rows: list[JobRow] = []
         self._now = datetime.now(UTC)
-
-    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802, B008 - Qt's name
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent=QModelIndex()) -> int:  # noqa: N802, B008
-        return 0 if parent.isValid() else len(HEADERS)
-
-    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return HEADERS[section]
-        return None
-
-    def row(self, index: int) -> JobRow:
-        return self._rows[index]
-
-    def rows(self) -> list[JobRow]:
-        return list(self._rows)
 
     def row_of(self, job_id: int) -> int | None:
         for position, row in enumerate(self._rows):

@@ -10,8 +10,10 @@ from datetime import datetime
 from enum import IntEnum
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
+from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtGui import QColor
+
+from widgets.row_table_model import RowTableModel
 
 logger = logging.getLogger(__name__)
 
@@ -52,28 +54,12 @@ class LogRow:
                           self.robot_id or "", self.message, details)).rstrip("\t")
 
 
-class LogTableModel(QAbstractTableModel):
+class LogTableModel(RowTableModel[LogRow]):
+    headers = HEADERS
+
     def __init__(self, max_rows: int = MAX_LOG_ROWS, parent=None) -> None:
         super().__init__(parent)
         self.max_rows = max_rows
-        self._rows: list[LogRow] = []
-
-    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802, B008 - Qt's name
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent=QModelIndex()) -> int:  # noqa: N802, B008
-        return 0 if parent.isValid() else len(HEADERS)
-
-    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return HEADERS[section]
-        return None
-
-    def row(self, index: int) -> LogRow:
-        return self._rows[index]
-
-    def rows(self) -> list[LogRow]:
-        return list(self._rows)
 
     def newest_id(self) -> int | None:
         return self._rows[0].id if self._rows else None
