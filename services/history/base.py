@@ -20,6 +20,14 @@ class StoreError(Exception):
     """The store could not durably take or answer something; the caller may retry."""
 
 
+class StoreRefused(StoreError):
+    """The store is up but refuses this data (a value it cannot hold, a bad request).
+
+    Retrying the same samples never succeeds: the caller isolates and sets them aside
+    instead of holding everything else back.
+    """
+
+
 @dataclass(frozen=True, slots=True)
 class Bucket:
     """One downsampled interval: spikes survive because min and max are kept."""

@@ -37,7 +37,13 @@ from influxdb_client.client.write_api import WriteOptions
 from reactivex.scheduler import ThreadPoolScheduler
 
 from services.history import influx_flux as flux
-from services.history.base import Bucket, SeriesKey, StoreError, bucket_width_us
+from services.history.base import (
+    Bucket,
+    SeriesKey,
+    StoreError,
+    StoreRefused,
+    bucket_width_us,
+)
 from services.history.influx_line import (
     UnencodableSampleError,
     encode_sample,
@@ -52,6 +58,9 @@ RETRY_INTERVAL_MS = 200
 MAX_RETRY_DELAY_MS = 5_000
 MAX_RETRIES = 5
 CLOSE_MARGIN_S = 5.0
+# Answers that mean "never with these lines" (bad line protocol, too large, unprocessable);
+# 401/403/404 are a configuration fault that affects every write, so they are retried.
+REFUSED_HTTP_STATUSES = frozenset({400, 413, 422})
 ALL_TIME_START = datetime(1970, 1, 1, tzinfo=UTC)
 FUTURE_MARGIN = timedelta(days=366)  # robots with fast clocks still get listed
 
@@ -75,6 +84,7 @@ class _PendingWrite:
     remaining: int
     done: threading.Event = field(default_factory=threading.Event)
     errors: list[str] = field(default_factory=list)
+    refused: bool = False  # InfluxDB answered that it will never take these lines
 
 
 class InfluxHistoryStore:
@@ -145,7 +155,8 @@ class InfluxHistoryStore:
                 f"{len(lines)} line(s) within {self._write_timeout_s:g} s")
         if pending.errors:
             self._forget(pending)  # its other lines settle later, unclaimed
-            raise StoreError(f"InfluxDB at {self._url} did not store a batch holding "
+            error = StoreRefused if pending.refused else StoreError
+            raise error(f"InfluxDB at {self._url} did not store a batch holding "
                              f"line(s) of this write: {pending.errors[0]}")
 
     def _encode(self, samples: Sequence[Sample]) -> list[bytes]:
@@ -186,7 +197,7 @@ class InfluxHistoryStore:
     def _lines(data: bytes | str) -> list[bytes]:
         return (data.encode() if isinstance(data, str) else data).split(b"\n")
 
-    def _resolve(self, lines: list[bytes], error: str | None) -> None:
+    def _resolve(self, lines: list[bytes], error: str | None, refused: bool = False) -> None:
         """Settle the pending lines of one batch, waking the write() calls they finish."""
         unclaimed = 0
         with self._lock:
@@ -201,6 +212,7 @@ class InfluxHistoryStore:
                 pending.remaining -= 1
                 if error is not None:
                     pending.errors.append(error)
+                    pending.refused = pending.refused or refused
                     pending.done.set()
                 elif pending.remaining == 0:
                     pending.done.set()
@@ -223,7 +235,8 @@ class InfluxHistoryStore:
         self._count("lines_failed", len(lines))
         logger.error("InfluxDB at %s did not store a batch of %d line(s): %s",
                      self._url, len(lines), reason)
-        self._resolve(lines, reason)
+        refused = getattr(exception, "status", None) in REFUSED_HTTP_STATUSES
+        self._resolve(lines, reason, refused)
 
     def _on_retry(self, _conf: tuple[str, str, str], data: bytes | str,
                   exception: Exception) -> None:

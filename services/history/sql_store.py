@@ -29,9 +29,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
-from services.history.base import Bucket, SeriesKey, StoreError, bucket_width_us
+from services.history.base import (
+    Bucket,
+    SeriesKey,
+    StoreError,
+    StoreRefused,
+    bucket_width_us,
+)
 from services.history.sql_rollups import (
     BucketRow,
     NewPointsInsert,
@@ -319,7 +325,9 @@ class _ErrorGuard:
                           f"{type(exc).__name__}: {detail[0] if detail else ''}",
                           self._password)
         logger.error("%s", message)
-        raise StoreError(message) from None
+        # A value the database refuses fails the same way on every retry.
+        refused = isinstance(exc, DataError | IntegrityError)
+        raise (StoreRefused if refused else StoreError)(message) from None
 
 
 def _prepare(batch: Iterable[Sample]) -> tuple[

@@ -4,7 +4,13 @@ paho's thread only queues what arrives.  One worker thread takes batches (up to
 `batch_max` messages or `flush_interval_s`), parses them, writes the samples to the
 history store and the records in one transaction, and only then sends the MQTT
 acknowledgements.  If a store is down the batch is retried with backoff and nothing is
-acknowledged, so the broker keeps (and after a crash redelivers) everything.
+acknowledged, so the broker keeps (and after a crash redelivers) everything.  If a store
+refuses a message (services.ingest.failures), the batch is halved until that message is
+alone; it becomes a dead letter (services.records.dead_letters) and the rest is stored.
+
+After each batch the robots are told which of their seqs are safely handled, on
+`tonypi/receipts/<robot_id>` (services.wire.receipts): a broker's PUBACK is not proof of
+storage, so the agent keeps each message until its receipt comes.
 
 With an AlertEngine, the worker also feeds it every stored sample, robot status and
 silence; the alert changes it returns are written in the same records transaction and
@@ -27,11 +33,14 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from services.alerts.announce import encode_announcement
 from services.alerts.store import AlertStore
-from services.history.base import HistoryStore, StoreError
+from services.history.base import HistoryStore
 from services.ingest import receipts
+from services.ingest.confirmations import Confirmations, claimed_seq
+from services.ingest.failures import describe, is_refused
 from services.ingest.records_writer import CATEGORY_INGEST, apply_alert_changes, apply_records
 from services.ingest.stats import Counters, IngestStats, RateLimitedLog
 from services.mqtt_session import MqttSession, ReceivedMessage
+from services.records import dead_letters
 from services.records.db import Database
 from services.records.errors import RecordsUnavailable
 from services.records.repositories import LogRepository, RobotRepository
@@ -57,6 +66,14 @@ ANNOUNCE_QOS = 1
 
 class _Stopping(Exception):
     """The service is stopping mid-retry: leave the batch unacknowledged."""
+
+
+class _Refused(Exception):
+    """A store refused the data of an action; `cause` says why."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
 
 
 class IngestService:
@@ -110,6 +127,11 @@ class IngestService:
         return dict(self._counters.rejected_by_reason)
 
     @property
+    def notes_by_reason(self) -> dict[str, int]:
+        """Messages stored with a repair (a legacy field dropped...), by reason."""
+        return dict(self._counters.notes_by_reason)
+
+    @property
     def alert_events(self) -> dict[str, int]:
         """Alert changes this instance committed (and announced), by event."""
         return dict(self._alert_events)
@@ -134,45 +156,30 @@ class IngestService:
                 self._retry("records", "records_failures", self._resume_alerts)
             except _Stopping:
                 return
+            except _Refused as refusal:  # the engine starts empty; rules re-raise
+                logger.error("could not read open alerts: %s", describe(refusal.cause))
         while not self._stop.is_set():
             batch = self._take_batch()
             try:
                 if batch:
-                    self._process_or_isolate(batch)
+                    self._handle(batch)
                 self._housekeeping()
             except _Stopping:
                 break
             except Exception:
                 logger.exception("ingest housekeeping failed")
 
-    def _process_or_isolate(self, batch: list[ReceivedMessage]) -> None:
-        """Process a batch; if it fails for a reason other than an unavailable store,
-        retry its messages one by one so a single poison message cannot block the rest
-        (unacknowledged, it would be redelivered for ever)."""
-        try:
-            self._process(batch)
-            return
-        except _Stopping:
-            raise
-        except Exception as exc:
-            if len(batch) == 1:
-                self._give_up(batch[0], exc)
-                return
-            logger.exception("batch of %d failed; isolating the culprit", len(batch))
+    def _handle(self, batch: list[ReceivedMessage]) -> None:
+        """Parse, store (isolating what a store refuses), confirm to the robots, ack."""
+        confirmations = Confirmations()
+        fresh = self._parse(batch, confirmations)
+        if fresh:
+            self._pending_alerts += self._observe([m for _, m in fresh],
+                                                  [r.retain for r, _ in fresh])
+            self._store_or_isolate(fresh, confirmations)
+        self._counters.add("confirmed", confirmations.publish(self._session))
         for received in batch:
-            try:
-                self._process([received])
-            except _Stopping:
-                raise
-            except Exception as exc:
-                self._give_up(received, exc)
-
-    def _give_up(self, received: ReceivedMessage, exc: Exception) -> None:
-        logger.error("cannot store message on %r; acknowledged and counted as rejected",
-                     received.topic[:120], exc_info=exc)
-        self._counters.reject("unprocessable")
-        self._events.append(("ERROR", f"unprocessable message on {received.topic[:120]!r}"))
-        self._session.ack(received)
+            self._session.ack(received)
 
     def _take_batch(self) -> list[ReceivedMessage]:
         try:
@@ -190,9 +197,9 @@ class IngestService:
                 break
         return batch
 
-    def _process(self, batch: list[ReceivedMessage]) -> None:
-        fresh: list[Message] = []
-        retained: list[bool] = []
+    def _parse(self, batch: list[ReceivedMessage], confirmations: Confirmations
+               ) -> list[tuple[ReceivedMessage, Message]]:
+        fresh: list[tuple[ReceivedMessage, Message]] = []
         batch_keys: set[tuple[str, int]] = set()
         for received in batch:
             try:
@@ -201,30 +208,52 @@ class IngestService:
                 self._counters.reject(exc.reason)
                 self._complaints.warning(str(exc.reason), "rejected message on %r: %s",
                                          received.topic[:120], exc)
+                confirmations.add(claimed_seq(received.topic, received.payload))
                 continue
+            for note in getattr(message, "notes", ()):
+                self._counters.note(note)
+                self._complaints.warning(f"note {note}", "accepted a message on %r with "
+                                         "a repair: %s", received.topic[:120], note)
             key = (message.robot_id, message.seq)
             if message.seq is not None and (key in self._recent or key in batch_keys):
                 self._counters.add("duplicates")
+                confirmations.add_message(message)
                 continue
             if message.seq is not None:
                 batch_keys.add(key)
-            fresh.append(message)
-            retained.append(received.retain)
+            fresh.append((received, message))
+        return fresh
 
+    def _store_or_isolate(self, items: list[tuple[ReceivedMessage, Message]],
+                          confirmations: Confirmations) -> None:
+        """Store the items; if a store refuses them, halve until the refused message is
+        alone and dead-letter it, so one poison message costs the others a few extra
+        transactions (log2 of the batch), not their place in the stores."""
+        try:
+            self._store_messages([message for _, message in items])
+        except _Refused as refusal:
+            if len(items) == 1:
+                self._dead_letter(*items[0], refusal.cause)
+                confirmations.add_message(items[0][1])
+                return
+            middle = len(items) // 2
+            self._store_or_isolate(items[:middle], confirmations)
+            self._store_or_isolate(items[middle:], confirmations)
+            return
+        for _, message in items:
+            confirmations.add_message(message)
+
+    def _store_messages(self, fresh: list[Message]) -> None:
         samples = [sample for message in fresh for sample in message.samples]
         if samples:
             self._retry("history store", "store_failures", lambda: self._store.write(samples))
-        self._pending_alerts += self._observe(fresh, retained)
         now = datetime.now(UTC)
         registered, announcements = self._retry(
-            "records", "records_failures",
-            lambda: self._write_records(fresh, now)) if fresh else ([], [])
+            "records", "records_failures", lambda: self._write_records(fresh, now))
         self._announce(announcements)
-
-        for received in batch:
-            self._session.ack(received)
-        for key in batch_keys:
-            self._recent[key] = None
+        for message in fresh:
+            if message.seq is not None:
+                self._recent[(message.robot_id, message.seq)] = None
         while len(self._recent) > RECENT_KEYS_MAX:
             self._recent.popitem(last=False)
         self._counters.add("stored", len(fresh))
@@ -232,6 +261,28 @@ class IngestService:
         self._counters.add("robots_registered", len(registered))
         for robot_id in registered:
             logger.info("registered robot %s", robot_id)
+
+    def _dead_letter(self, received: ReceivedMessage, message: Message,
+                     cause: BaseException) -> None:
+        error = describe(cause)
+        logger.error("store refused a message of %s on %r, kept as a dead letter: %s",
+                     message.robot_id, received.topic[:120], error)
+        self._events.append(("ERROR", f"dead letter from {message.robot_id} on "
+                                      f"{received.topic[:120]!r}: {error[:300]}"))
+        now = datetime.now(UTC)
+
+        def write() -> None:
+            with self._db.session() as session:
+                dead_letters.record(session, received.topic, received.payload, error,
+                                    message.robot_id, now)
+        try:
+            self._retry("records", "records_failures", write)
+        except _Refused as refusal:  # cannot happen with bytes and clean text; never stall
+            logger.error("could not even dead-letter a message on %r: %s",
+                         received.topic[:120], describe(refusal.cause))
+            self._counters.reject("unstorable")
+            return
+        self._counters.add("dead_lettered")
 
     def _write_records(self, messages: list[Message], now: datetime
                        ) -> tuple[list[str], list[tuple[Alert, str]]]:
@@ -297,11 +348,15 @@ class IngestService:
                 self._alerts.forget(robot_id, alert_type, source)
 
     def _retry(self, what: str, counter: str, action: Callable):
+        """Run `action` until it succeeds while its store is down; raise _Refused at
+        once when the store refuses the data (retrying that would stall for ever)."""
         delay = RETRY_MIN_DELAY_S
         while True:
             try:
                 return action()
-            except (StoreError, RecordsUnavailable, SQLAlchemyError) as exc:
+            except Exception as exc:
+                if is_refused(exc):
+                    raise _Refused(exc) from exc
                 self._counters.add(counter)
                 self._complaints.warning(what, "%s unavailable, batch kept for retry in "
                                                "%.1f s: %s", what, delay, exc)
@@ -355,8 +410,10 @@ class IngestService:
 
     def _log_stats(self) -> None:
         stats = self.stats()
-        logger.info("ingest: received=%d stored=%d rejected=%d redelivered=%d duplicates=%d "
-                    "samples=%d store_failures=%d records_failures=%d queued=%d",
-                    stats.received, stats.stored, stats.rejected, stats.redelivered,
-                    stats.duplicates, stats.samples_written, stats.store_failures,
-                    stats.records_failures, self._queue.qsize())
+        logger.info("ingest: received=%d stored=%d rejected=%d dead_lettered=%d "
+                    "redelivered=%d duplicates=%d confirmed=%d samples=%d store_failures=%d "
+                    "records_failures=%d queued=%d",
+                    stats.received, stats.stored, stats.rejected, stats.dead_lettered,
+                    stats.redelivered, stats.duplicates, stats.confirmed,
+                    stats.samples_written, stats.store_failures, stats.records_failures,
+                    self._queue.qsize())

@@ -19,6 +19,8 @@ class IngestStats:
     store_failures: int = 0
     records_failures: int = 0
     robots_registered: int = 0
+    dead_lettered: int = 0
+    confirmed: int = 0  # seqs confirmed to robots in receipts
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -31,6 +33,7 @@ class Counters:
         self._lock = threading.Lock()
         self._values = IngestStats().as_dict()
         self.rejected_by_reason: dict[str, int] = {}
+        self.notes_by_reason: dict[str, int] = {}
 
     def add(self, name: str, amount: int = 1) -> None:
         with self._lock:
@@ -40,6 +43,11 @@ class Counters:
         with self._lock:
             self._values["rejected"] += 1
             self.rejected_by_reason[reason] = self.rejected_by_reason.get(reason, 0) + 1
+
+    def note(self, reason: str) -> None:
+        """A message kept with a repair (a field dropped, a character replaced)."""
+        with self._lock:
+            self.notes_by_reason[reason] = self.notes_by_reason.get(reason, 0) + 1
 
     def snapshot(self) -> IngestStats:
         with self._lock:

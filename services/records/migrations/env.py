@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection
 
 from services.history import sql_schema
 from services.ingest import receipts
+from services.records import dead_letters
 from services.records.models import Base
 
 logger = logging.getLogger(__name__)
@@ -22,7 +23,8 @@ logger = logging.getLogger(__name__)
 config = context.config
 # Every table these migrations create, so autogenerate never proposes dropping the
 # history or ingest tables just because they are declared outside the records models.
-target_metadata = [Base.metadata, sql_schema.metadata, receipts.metadata]
+target_metadata = [Base.metadata, sql_schema.metadata, receipts.metadata,
+                   dead_letters.metadata]
 
 
 def _configure(connection: Connection) -> None:

@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
+from services.records import dead_letters
 from services.records.repositories import JobRepository, LogRepository, RobotRepository
 from services.wire.encode import encode
 from tests.services.wire.legacy_samples import (
@@ -168,7 +169,11 @@ def test_poison_message_is_isolated_and_the_rest_stored(pipeline, publisher, mon
     for seq, text in enumerate(["fine 1", "poison", "fine 2"], start=1):
         publisher.send(*encode("logs", "tonypi_11", seq, {"level": "INFO", "message": text}))
     wait_until(lambda: pipeline.service.stats().stored == 2, message="good messages stored")
-    assert pipeline.service.rejected_by_reason == {"unprocessable": 1}
+    wait_until(lambda: pipeline.service.stats().dead_lettered == 1, message="dead letter")
+    assert pipeline.service.rejected_by_reason == {}
     with pipeline.db.session() as session:
         texts = {log.message for log in LogRepository(session).list(robot_id="tonypi_11")}
+        (letter,) = dead_letters.list_all(session)
     assert {"fine 1", "fine 2"} <= texts and "poison" not in texts
+    assert letter.topic == "tonypi/logs/tonypi_11" and b'"poison"' in letter.payload
+    assert "simulated bug" in letter.error and letter.count == 1
