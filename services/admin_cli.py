@@ -4,6 +4,10 @@
     tonypi-admin list-users
     tonypi-admin set-password --username ada
     tonypi-admin deactivate --username bob
+    tonypi-admin dead-letters list
+    tonypi-admin dead-letters show 3
+    tonypi-admin dead-letters replay 3 4     (or --all)
+    tonypi-admin dead-letters delete 3
 
 Passwords are typed twice at a hidden prompt, or read from standard input with
 --password-stdin (one line, for scripts); never from the command line, where other
@@ -21,12 +25,16 @@ import getpass
 import logging
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TextIO
 from urllib.parse import urlsplit
 
 from sqlalchemy.exc import ArgumentError
 
+from services.admin_dead_letters import run_dead_letters
 from services.auth import MIN_PASSWORD_CHARS, ROLES, check_password_policy
+from services.history.base import HistoryStore
+from services.history.factory import open_history_store
 from services.records.db import Database
 from services.records.errors import InvalidRecord, RecordsError
 from services.records.migrate import upgrade
@@ -72,6 +80,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     deactivate = commands.add_parser("deactivate", help="stop a user from signing in")
     deactivate.add_argument("--username", required=True)
+
+    letters = commands.add_parser("dead-letters", help="messages a store refused: list, "
+                                  "show, replay (after fixing the cause) or delete them")
+    actions = letters.add_subparsers(dest="action", required=True, metavar="ACTION")
+    actions.add_parser("list", help="one line per dead letter", allow_abbrev=False)
+    show = actions.add_parser("show", help="one dead letter in full", allow_abbrev=False)
+    show.add_argument("id", type=int)
+    again = actions.add_parser("replay", help="store them again; stored ones are removed",
+                               allow_abbrev=False)
+    which = again.add_mutually_exclusive_group(required=True)
+    which.add_argument("ids", type=int, nargs="*", default=[])
+    which.add_argument("--all", action="store_true")
+    drop = actions.add_parser("delete", help="remove dead letters for good",
+                              allow_abbrev=False)
+    drop.add_argument("ids", type=int, nargs="+")
     return parser
 
 
@@ -123,8 +146,14 @@ def _list_users(users: UserRepository, out: TextIO) -> None:
 
 
 def run(args: argparse.Namespace, database: Database, stdin: TextIO, out: TextIO,
-        prompt: Callable[[str], str] | None = None) -> None:
-    """Carry out one parsed command on `database`; CliError/RecordsError on refusal."""
+        prompt: Callable[[str], str] | None = None,
+        history: Callable[[], HistoryStore] | None = None) -> None:
+    """Carry out one parsed command on `database`; CliError/RecordsError on refusal.
+
+    `history` opens the history store, for a replay only."""
+    if args.command == "dead-letters":
+        run_dead_letters(args, database, out, history)
+        return
     if args.command == "list-users":
         with database.session() as session:
             _list_users(UserRepository(session), out)
@@ -181,8 +210,14 @@ def main(argv: list[str] | None = None) -> int:
     except RecordsError as exc:
         sys.stderr.write(f"tonypi-admin: {exc}\n")
         return EXIT_FAILED
+    def history() -> HistoryStore:
+        settings = load_settings(args.config)
+        if args.records_url:  # the SQL history lives next to the records by default
+            settings = replace(settings, records=replace(settings.records, url=url))
+        return open_history_store(settings)
+
     try:
-        run(args, database, sys.stdin, sys.stdout)
+        run(args, database, sys.stdin, sys.stdout, history=history)
     except (CliError, InvalidRecord, RecordsError) as exc:
         sys.stderr.write(f"tonypi-admin: {exc}\n")
         return EXIT_FAILED
