@@ -49,6 +49,9 @@ class IngestSettings:
     flush_interval_s: float = 0.2
     stale_after_s: float = 30.0
     stats_interval_s: float = 60.0
+    # Receipts on tonypi/receipts/<robot_id> after each batch (services.wire.receipts);
+    # off only for a broker the project's agents never use.
+    receipts: bool = True
 
 
 @dataclass(frozen=True)

@@ -177,7 +177,8 @@ class IngestService:
             self._pending_alerts += self._observe([m for _, m in fresh],
                                                   [r.retain for r, _ in fresh])
             self._store_or_isolate(fresh, confirmations)
-        self._counters.add("confirmed", confirmations.publish(self._session))
+        if self._settings.receipts:
+            self._counters.add("confirmed", confirmations.publish(self._session))
         for received in batch:
             self._session.ack(received)
 

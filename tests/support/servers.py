@@ -73,7 +73,9 @@ class Mosquitto:
 class Postgres:
     """A throwaway PostgreSQL cluster run as the postgres user (it refuses root)."""
 
-    def __init__(self) -> None:
+    def __init__(self, durable: bool = False) -> None:
+        # Tests trade durability for speed; a benchmark asks for a real server's fsyncs.
+        self.durable = durable
         self.dir = Path(tempfile.mkdtemp(prefix="tonypi-pg-", dir="/tmp"))
         self.port = free_port()
         self._as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
@@ -90,8 +92,9 @@ class Postgres:
         data = str(self.dir / "data")
         self._run(self.initdb, "-D", data, "-U", "postgres", "-A", "trust", "--no-sync",
                   "-E", "UTF8")
-        options = (f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 "
-                   "-c fsync=off -c synchronous_commit=off -c full_page_writes=off")
+        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1"
+        if not self.durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         self._run(self.pg_ctl, "-D", data, "-o", options, "-l", str(self.dir / "log"),
                   "-w", "start")
 
