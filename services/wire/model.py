@@ -113,6 +113,15 @@ class Message:
 
     `time` is the clock the data is filed under: the robot's own UTC timestamp for the
     project's format, the receive time for legacy robots (their clocks carry no offset).
+
+    `notes` says what the parser repaired or left out to make the message storable, as
+    stable reason keys from a bounded vocabulary (field names come from the parser's
+    code, never from the payload), each at most once, at most 32:
+    "stripped_nul", "replaced_surrogate" (free text repaired), "truncated:<field>" (free
+    text cut to its column), "dropped:<field>:<why>" (a legacy optional field left out;
+    <why> is type, range, not_finite, too_long, bad_text, bad_time, too_large or
+    too_deep), e.g. "dropped:system_info.hardware_mode:type", "dropped:last_item:too_large".
+    The parser does not log them per message; the ingest counts them.
     """
 
     kind: Kind
@@ -127,3 +136,4 @@ class Message:
     job: JobUpdate | None = None
     log: LogEntry | None = None
     command_response: CommandResponse | None = None
+    notes: tuple[str, ...] = ()

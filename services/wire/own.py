@@ -18,6 +18,7 @@ from services.wire.model import (
     Sample,
 )
 from services.wire.topics import FORMAT_VERSION
+from services.wire.values import INT32_MAX
 
 PERFORMANCE_FIELDS = ("cpu_percent", "memory_percent", "disk_percent", "cpu_temperature",
                       "uptime_s")
@@ -26,6 +27,18 @@ SERVO_FIELDS = ("position", "temperature", "voltage", "load", "torque_enabled")
 IMU_FIELDS = ("accel_x", "accel_y", "accel_z", "gyro_x", "gyro_y", "gyro_z",
               "mag_x", "mag_y", "mag_z")
 LOCATION_FIELDS = ("x", "y", "z", "heading")
+# Column widths of what these fields become (services/records/models.py): a robot's
+# ip_address VARCHAR(45), camera_url VARCHAR(255), a job's job_key and task_name
+# VARCHAR(100).  The others are Text or JSON; their limits only keep rows sane.
+IP_ADDRESS_MAX_CHARS = 45
+CAMERA_URL_MAX_CHARS = 255
+JOB_KEY_MAX_CHARS = 100
+TASK_NAME_MAX_CHARS = 100
+REASON_MAX_CHARS = 500
+PLATFORM_MAX_CHARS = 200
+HARDWARE_MODE_MAX_CHARS = 32
+SOURCE_MAX_CHARS = 100
+LEVEL_MAX_CHARS = 20
 MAX_SERVOS = 64
 MAX_READINGS = 64
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -41,8 +54,11 @@ STATUS_VALUES = {
 
 def parse_own(kind: str, robot_id: str, body: Mapping[str, Any], topic: str,
               received_at: datetime) -> Message:
-    if body.get("v") != FORMAT_VERSION:
-        raise ParseError(ParseErrorReason.UNSUPPORTED_VERSION, f"format version {body.get('v')!r}")
+    version = body.get("v")
+    # Exactly the integer: True == 1 and 1.0 == 1 in Python, "1" is a different format.
+    if type(version) is not int or version != FORMAT_VERSION:
+        raise ParseError(ParseErrorReason.UNSUPPORTED_VERSION,
+                         f"format version {str(version)[:20]!r}")
     seq = e.integer(body, "seq")
     time = e.utc_timestamp(body, "ts", required=True)
     data = e.mapping(body, "data", required=True)
@@ -61,25 +77,31 @@ def _sample(measurement: Measurement, robot_id: str, time: datetime, seq: int | 
     return (Sample(measurement, robot_id, time, fields, tags or {}, seq),)
 
 
-def robot_status(body: Mapping[str, Any], hardware: Mapping[str, Any],
-                 default: str | None = None) -> RobotStatus:
-    """A status from either format; `hardware` holds hardware_mode and platform."""
-    raw = e.text(body, "status", required=default is None) or default
+def robot_status(body: Mapping[str, Any], *, hardware_mode: str | None,
+                 platform: str | None, default: str | None = None,
+                 tolerant: bool = False) -> RobotStatus:
+    """A status from either format; `default` makes the status field optional."""
+    get = e.reader(tolerant)
+    raw = get(e.text, body, "status", required=default is None) or default
     if raw not in STATUS_VALUES:
-        raise e.bad(f"unknown status {raw[:40]!r}")
+        raise e.bad(f"unknown status {str(raw)[:40]!r}", "value")
     return RobotStatus(
-        status=STATUS_VALUES[raw], ip_address=e.text(body, "ip_address", max_chars=45),
-        camera_url=e.text(body, "camera_url", max_chars=255),
-        emergency_stopped=bool(e.boolean(body, "emergency_stopped"))
+        status=STATUS_VALUES[raw],
+        ip_address=get(e.text, body, "ip_address", max_chars=IP_ADDRESS_MAX_CHARS, cut=False),
+        camera_url=get(e.text, body, "camera_url", max_chars=CAMERA_URL_MAX_CHARS, cut=False),
+        emergency_stopped=bool(get(e.boolean, body, "emergency_stopped"))
         or raw == "emergency_stopped",
-        emergency_reason=e.text(body, "emergency_reason", max_chars=500),
-        hardware_mode=e.text(hardware, "hardware_mode", max_chars=32),
-        platform=e.text(hardware, "platform", max_chars=200),
+        emergency_reason=get(e.text, body, "emergency_reason", max_chars=REASON_MAX_CHARS),
+        hardware_mode=hardware_mode, platform=platform,
     )
 
 
 def _status(robot_id, time, seq, data):
-    return Kind.STATUS, {"status": robot_status(data, data)}
+    status = robot_status(
+        data, platform=e.text(data, "platform", max_chars=PLATFORM_MAX_CHARS),
+        hardware_mode=e.text(data, "hardware_mode", max_chars=HARDWARE_MODE_MAX_CHARS,
+                             cut=False))
+    return Kind.STATUS, {"status": status}
 
 
 def _flat(kind: Kind, measurement: Measurement, names: tuple[str, ...]) -> Callable:
@@ -123,18 +145,18 @@ def _sensors(robot_id, time, seq, data):
 def _job(robot_id, time, seq, data):
     raw = e.text(data, "status", required=True)
     if raw not in JOB_STATUSES:
-        raise e.bad(f"unknown job status {raw!r}")
-    items_total = e.integer(data, "items_total")
-    items_done = e.integer(data, "items_done")
+        raise e.bad(f"unknown job status {raw[:40]!r}", "value")
     job = JobUpdate(
         status=JOB_STATUSES[raw], started=raw == "started",
-        job_key=e.text(data, "job_id", max_chars=100),
-        task_name=e.text(data, "task_name", max_chars=100),
+        job_key=e.text(data, "job_id", max_chars=JOB_KEY_MAX_CHARS, cut=False),
+        task_name=e.text(data, "task_name", max_chars=TASK_NAME_MAX_CHARS),
         start_time=e.utc_timestamp(data, "start_time"),
         end_time=e.utc_timestamp(data, "end_time"),
-        items_total=items_total, items_done=items_done,
+        items_total=e.integer(data, "items_total", low=0, high=INT32_MAX),
+        items_done=e.integer(data, "items_done", low=0, high=INT32_MAX),
         percent_complete=e.number(data, "percent"),
-        last_item=data.get("last_item"), reason=e.text(data, "reason", max_chars=500),
+        last_item=e.raw_json(data, "last_item"),
+        reason=e.text(data, "reason", max_chars=REASON_MAX_CHARS),
     )
     return Kind.JOB, {"job": job}
 
@@ -143,12 +165,16 @@ def _logs(robot_id, time, seq, data):
     return Kind.LOG, {"log": log_entry(data)}
 
 
-def log_entry(data: Mapping[str, Any], category: str = "robot") -> LogEntry:
-    level = (e.text(data, "level") or "INFO").upper()
+def log_entry(data: Mapping[str, Any], category: str = "robot", *,
+              tolerant: bool = False) -> LogEntry:
+    get = e.reader(tolerant)
+    level = (get(e.text, data, "level", max_chars=LEVEL_MAX_CHARS, cut=False)
+             or "INFO").upper()
     if level not in LOG_LEVELS:
-        raise e.bad(f"unknown log level {level[:20]!r}")
+        raise e.bad(f"unknown log level {level[:20]!r}", "value")
     return LogEntry(level=level, message=e.text(data, "message", required=True) or "",
-                    category=category, source=e.text(data, "source", max_chars=100))
+                    category=category,
+                    source=get(e.text, data, "source", max_chars=SOURCE_MAX_CHARS))
 
 
 _HANDLERS: dict[str, Callable] = {

@@ -1,13 +1,19 @@
 """The one entry point that turns an MQTT (topic, payload) into a Message.
 
 Shared by the ingest service and the console.  Whatever a robot sends, the caller gets
-either a Message or a ParseError with a stable reason; nothing else escapes.
+either a Message or a ParseError with a stable reason; nothing else escapes.  Whatever
+it accepts, every records and history backend can store (services.wire.values).
+
+The `except Exception` safety net stays for bugs not yet found, but is counted
+(`safety_net_hits()`): tests and the fuzzing benchmark require it never to be hit.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,13 +21,28 @@ from services.wire.errors import ParseError, ParseErrorReason
 from services.wire.legacy import parse_legacy, parse_response
 from services.wire.model import Kind, Message
 from services.wire.own import parse_own
-from services.wire.topics import PREFIX, is_valid_robot_id
+from services.wire.topics import DATA_TOPICS_WITHOUT_ID, PREFIX, is_valid_robot_id
+from services.wire.values import finish_notes, start_notes
 
 logger = logging.getLogger(__name__)
 
 MAX_PAYLOAD_BYTES = 256 * 1024
-MAX_JSON_DEPTH = 32
 _RESPONSE_KINDS = {"commands": False, "emergency_stop": True}
+_SHARED_KINDS = frozenset(topic.split("/")[1] for topic in DATA_TOPICS_WITHOUT_ID)
+
+_safety_net_lock = threading.Lock()
+_safety_net_hits = 0
+
+
+def safety_net_hits() -> int:
+    """How many payloads reached the safety net since start (each one is a parser bug)."""
+    return _safety_net_hits
+
+
+def _count_safety_net() -> None:
+    global _safety_net_hits
+    with _safety_net_lock:
+        _safety_net_hits += 1
 
 
 def _refuse_constant(name: str) -> Any:
@@ -61,6 +82,10 @@ def _split(topic: str) -> tuple[str, str | None]:
     if levels[0] != PREFIX or len(levels) not in (2, 3) or not levels[1]:
         raise ParseError(ParseErrorReason.UNKNOWN_TOPIC, f"topic {topic[:120]!r}")
     if len(levels) == 2:
+        # Only the legacy id-less topics: any other `tonypi/<kind>` would let a payload
+        # name whichever robot it likes.
+        if levels[1] not in _SHARED_KINDS:
+            raise ParseError(ParseErrorReason.UNKNOWN_TOPIC, f"topic {topic[:120]!r}")
         return levels[1], None
     if levels[2] == "response" and levels[1] in _RESPONSE_KINDS:
         return levels[1], None
@@ -72,22 +97,36 @@ def _split(topic: str) -> tuple[str, str | None]:
 def parse_message(topic: str, payload: bytes, received_at: datetime | None = None) -> Message:
     """Parse one message; raise ParseError (with .topic set) for anything unusable."""
     received_at = received_at or datetime.now(UTC)
+    token = start_notes()
     try:
-        kind, topic_id = _split(topic)
-        body = _load(payload)
-        robot_id = _robot_id(topic_id, body)
-        if topic.endswith("/response") and kind in _RESPONSE_KINDS:
-            parts = parse_response(robot_id, body, emergency=_RESPONSE_KINDS[kind])
-            return Message(kind=Kind.COMMAND_RESPONSE, robot_id=robot_id, time=received_at,
-                           received_at=received_at, topic=topic, legacy=True, **parts)
-        if "v" in body:
-            return parse_own(kind, robot_id, body, topic, received_at)
-        message_kind, parts = parse_legacy(kind, robot_id, body, received_at)
-        return Message(kind=message_kind, robot_id=robot_id, time=received_at,
-                       received_at=received_at, topic=topic, legacy=True, **parts)
+        message = _parse(topic, payload, received_at)
     except ParseError as exc:
         exc.topic = topic
         raise
     except Exception as exc:  # a parser bug must not take the receive loop down
+        _count_safety_net()
         logger.exception("unexpected parser failure on %r", topic[:120])
-        raise ParseError(ParseErrorReason.BAD_FIELD, f"unexpected: {exc!r}"[:200], topic) from exc
+        raise ParseError(ParseErrorReason.INTERNAL_ERROR, f"unexpected: {exc!r}"[:200],
+                         topic) from exc
+    finally:
+        notes = finish_notes(token)
+    return dataclasses.replace(message, notes=notes) if notes else message
+
+
+def _parse(topic: str, payload: bytes, received_at: datetime) -> Message:
+    kind, topic_id = _split(topic)
+    body = _load(payload)
+    robot_id = _robot_id(topic_id, body)
+    own_format = "v" in body
+    if own_format and topic_id is None:
+        raise ParseError(ParseErrorReason.OWN_FORMAT_ON_SHARED_TOPIC,
+                         "the project's format needs the robot id in the topic")
+    if topic.endswith("/response") and kind in _RESPONSE_KINDS:
+        parts = parse_response(robot_id, body, emergency=_RESPONSE_KINDS[kind])
+        return Message(kind=Kind.COMMAND_RESPONSE, robot_id=robot_id, time=received_at,
+                       received_at=received_at, topic=topic, legacy=True, **parts)
+    if own_format:
+        return parse_own(kind, robot_id, body, topic, received_at)
+    message_kind, parts = parse_legacy(kind, robot_id, body, received_at)
+    return Message(kind=message_kind, robot_id=robot_id, time=received_at,
+                   received_at=received_at, topic=topic, legacy=True, **parts)
