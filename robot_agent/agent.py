@@ -25,7 +25,7 @@ from services.wire.encode import encode
 logger = logging.getLogger(__name__)
 
 EVENT_POLL_S = 0.25  # job and log events from the hardware are picked up this often
-DRAIN_ON_STOP_S = 5.0  # how long a graceful stop waits for the broker to take the rest
+DRAIN_ON_STOP_S = 5.0  # how long a graceful stop waits for the rest to be confirmed
 SAMPLER_JOIN_S = 5.0
 RETAINED_KINDS = frozenset({"status"})  # a new subscriber sees the latest status at once
 
@@ -57,7 +57,10 @@ class Agent:
         self.unavailable = dict.fromkeys(config.rates_s, 0)
         self.sample_errors = 0
         self.outbox_errors = 0
-        self.publisher = publisher or Publisher(config.mqtt, self.robot_id, outbox)
+        self.publisher = publisher or Publisher(
+            config.mqtt, self.robot_id, outbox,
+            await_receipts=config.outbox.await_receipts,
+            receipt_timeout_s=config.outbox.receipt_timeout_s)
         self.publisher.set_presence(self._status_payload("offline"),
                                     lambda: self._status_payload(None))
         self.commands = CommandHandler(self.robot_id, self, self.publisher.publish_now)
@@ -76,8 +79,9 @@ class Agent:
                     self.robot_id, self.hardware.hardware_mode, self.outbox.count())
 
     def stop(self, drain_timeout_s: float = DRAIN_ON_STOP_S) -> None:
-        """Stop sampling, send a retained offline status, give the broker
-        `drain_timeout_s` to take what is left (the rest waits in the outbox)."""
+        """Stop sampling, send a retained offline status, give the broker (with
+        await_receipts: the ingest's receipts) `drain_timeout_s` to confirm what is left
+        (the rest waits in the outbox and is sent again at the next start)."""
         self._stop.set()
         if self._sampler is not None:
             self._sampler.join(SAMPLER_JOIN_S)
@@ -88,8 +92,10 @@ class Agent:
         self._emit("status", self.status_data("offline"))
         drained = self.publisher.drain(drain_timeout_s)
         if not drained:
-            logger.warning("stopping with %d message(s) not yet delivered; they are kept in "
-                           "the outbox for the next start", self.outbox.count())
+            logger.warning("stopping with %d message(s) not yet %s; they are kept in the "
+                           "outbox for the next start", self.outbox.count(),
+                           "confirmed by a receipt" if self.publisher.await_receipts
+                           else "delivered")
         self.publisher.stop()
         logger.info("agent %s stopped", self.robot_id)
 
@@ -223,13 +229,16 @@ class Agent:
             return self.hardware.perform(action, params)
 
     def stats(self) -> dict[str, Any]:
+        publisher = self.publisher.stats()
         return {
             "samples": dict(self.samples), "unavailable": dict(self.unavailable),
             "sample_errors": self.sample_errors, "outbox_errors": self.outbox_errors,
             "outbox_pending": self.outbox.count(), "outbox_dropped": self.outbox.dropped_total,
             "commands_received": self.commands.received,
             "commands_malformed": self.commands.malformed,
-            "publisher": self.publisher.stats(),
+            "outbox_unconfirmed": publisher.unconfirmed, "resent": publisher.resent,
+            "receipts": publisher.receipts, "bad_receipts": publisher.bad_receipts,
+            "publisher": publisher,
         }
 
 

@@ -32,6 +32,7 @@ DEFAULT_MQTT_PORT = 1883
 DEFAULT_KEEPALIVE_S = 30
 DEFAULT_OUTBOX_MAX_MESSAGES = 200_000  # ~ 5.5 h of every kind at the default rates
 DEFAULT_OUTBOX_MAX_AGE_S = 7 * 24 * 3600.0
+DEFAULT_RECEIPT_TIMEOUT_S = 30.0  # no receipt this long after a PUBACK: send again
 DEFAULT_SIM_SPEED = 1.0  # simulated seconds per second; a demo raises it to show trends fast
 KEYRING_SERVICE = "tonypi"
 ROBOT_ID_PREFIX = "tonypi_"
@@ -57,6 +58,10 @@ class OutboxConfig:
     path: Path
     max_messages: int = DEFAULT_OUTBOX_MAX_MESSAGES
     max_age_s: float = DEFAULT_OUTBOX_MAX_AGE_S
+    # Keep a row until the ingest's receipt says it is stored (a PUBACK only means the
+    # broker has it); off only for a broker without a TonyPi ingest behind it.
+    await_receipts: bool = True
+    receipt_timeout_s: float = DEFAULT_RECEIPT_TIMEOUT_S
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +99,7 @@ _SECTIONS: dict[str, set[str]] = {
     "agent": {"robot_id", "scenario", "simulate", "seed", "camera_url"},
     "mqtt": {"host", "port", "username", "tls", "keepalive_s"},
     "rates": set(SAMPLED_KINDS),
-    "outbox": {"path", "max_messages", "max_age_s"},
+    "outbox": {"path", "max_messages", "max_age_s", "await_receipts", "receipt_timeout_s"},
 }
 # (section, key) -> environment variable
 _ENV: dict[tuple[str, str], str] = {
@@ -112,6 +117,8 @@ _ENV: dict[tuple[str, str], str] = {
     ("outbox", "path"): "TONYPI_AGENT_OUTBOX_PATH",
     ("outbox", "max_messages"): "TONYPI_AGENT_OUTBOX_MAX_MESSAGES",
     ("outbox", "max_age_s"): "TONYPI_AGENT_OUTBOX_MAX_AGE_S",
+    ("outbox", "await_receipts"): "TONYPI_AGENT_OUTBOX_AWAIT_RECEIPTS",
+    ("outbox", "receipt_timeout_s"): "TONYPI_AGENT_OUTBOX_RECEIPT_TIMEOUT_S",
     **{("rates", kind): f"TONYPI_AGENT_RATE_{kind.upper()}_S" for kind in SAMPLED_KINDS},
 }
 
@@ -230,6 +237,12 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None,
                            float, 0.01)
     if not math.isfinite(sim_speed):
         raise ConfigError(f"agent.sim_speed: must be finite, got {agent['sim_speed']!r}")
+    receipt_timeout_s = _as_number(
+        "outbox.receipt_timeout_s", outbox.get("receipt_timeout_s", DEFAULT_RECEIPT_TIMEOUT_S),
+        float, 1.0)
+    if not math.isfinite(receipt_timeout_s):
+        raise ConfigError("outbox.receipt_timeout_s: must be finite, got "
+                          f"{outbox['receipt_timeout_s']!r}")
     username = mqtt.get("username") or None
     rate_values = dict(DEFAULT_RATES_S)
     for kind, value in rates.items():
@@ -258,5 +271,8 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None,
                                     int, 1),
             max_age_s=_as_number("outbox.max_age_s",
                                  outbox.get("max_age_s", DEFAULT_OUTBOX_MAX_AGE_S), float, 1.0),
+            await_receipts=_as_bool("outbox.await_receipts",
+                                    outbox.get("await_receipts", True)),
+            receipt_timeout_s=receipt_timeout_s,
         ),
     )

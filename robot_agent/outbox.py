@@ -1,7 +1,11 @@
 """A durable outbox: every message is written to SQLite before anything tries to send it.
 
-Rows leave the outbox only when the broker has acknowledged them (or when the bounds
-policy drops them), so a broker outage or an agent crash loses nothing that fits.  The
+Rows leave the outbox only when they are confirmed (or when the bounds policy drops
+them), so a broker outage, a broker crash or an agent crash loses nothing that fits.
+A row stored with `put_with_seq` carries its seq in the `seq` column and is confirmed by
+an end-to-end receipt from the ingest (`confirm`, see services/wire/receipts.py); a row
+without a seq (`put`, or written by an agent from before the column existed) is confirmed
+by the broker's PUBACK (`delete`).  The
 per-robot sequence number lives in the same database and is allocated in the same
 transaction as the row that carries it, so a crash can never leave a gap in `seq` that
 would look like message loss downstream.
@@ -34,11 +38,14 @@ CREATE TABLE IF NOT EXISTS messages (
     payload BLOB NOT NULL,
     qos INTEGER NOT NULL,
     retain INTEGER NOT NULL,
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL,
+    seq INTEGER
 );
 CREATE INDEX IF NOT EXISTS messages_created_at ON messages (created_at);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
+# After the upgrade below: an outbox file from before receipts has no `seq` column yet.
+_SEQ_INDEX = "CREATE INDEX IF NOT EXISTS messages_seq ON messages (seq)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +56,7 @@ class OutboxRow:
     qos: int
     retain: bool
     created_at: float  # seconds since the epoch (survives restarts, unlike monotonic)
+    seq: int | None = None  # None: confirmed by the broker's PUBACK, not by a receipt
 
 
 class Outbox:
@@ -69,6 +77,7 @@ class Outbox:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        self._upgrade()
         self._db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, 0)", (seq_key,))
         self._count = self._db.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
         self.dropped_total = 0
@@ -80,6 +89,18 @@ class Outbox:
             self._enforce_bounds(force_age_check=True)
             self._db.execute("COMMIT")
             self._log_drops(force=True)
+
+    def _upgrade(self) -> None:
+        """Add the `seq` column to an outbox written by an older agent, in place.
+
+        Rows already there keep a NULL seq: they are deleted on PUBACK, as they were
+        promised when written."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(messages)")}
+        if "seq" not in columns:
+            self._db.execute("ALTER TABLE messages ADD COLUMN seq INTEGER")
+            logger.info("outbox %s upgraded: rows now wait for end-to-end receipts",
+                        self.path)
+        self._db.execute(_SEQ_INDEX)
 
     # -- writing ------------------------------------------------------------------------
 
@@ -118,9 +139,10 @@ class Outbox:
                 seq = self._allocate_seq() if allocate_seq else 0
                 topic, payload = build(seq)
                 row_id = self._db.execute(
-                    "INSERT INTO messages (topic, payload, qos, retain, created_at) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    (topic, bytes(payload), qos, int(retain), self._clock()),
+                    "INSERT INTO messages (topic, payload, qos, retain, created_at, seq) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (topic, bytes(payload), qos, int(retain), self._clock(),
+                     seq if allocate_seq else None),
                 ).lastrowid
                 self._count += 1
                 self._enforce_bounds()
@@ -178,12 +200,48 @@ class Outbox:
         """Up to `limit` waiting rows in insertion order, after row `after_id` if given."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT id, topic, payload, qos, retain, created_at FROM messages "
+                "SELECT id, topic, payload, qos, retain, created_at, seq FROM messages "
                 "WHERE id > ? ORDER BY id LIMIT ?", (after_id or 0, limit)).fetchall()
-        return [OutboxRow(r[0], r[1], bytes(r[2]), r[3], bool(r[4]), r[5]) for r in rows]
+        return [OutboxRow(r[0], r[1], bytes(r[2]), r[3], bool(r[4]), r[5], r[6])
+                for r in rows]
+
+    def confirm(self, ranges: Iterable[tuple[int, int]]) -> int:
+        """Remove the rows whose seq lies in one of the inclusive `ranges` (a receipt);
+        return how many.  Seqs no longer here (confirmed twice, dropped) are ignored."""
+        range_list = [(int(first), int(last)) for first, last in ranges]
+        if not range_list:
+            return 0
+        with self._lock:
+            self._begin()
+            gone = 0
+            try:
+                for first, last in range_list:  # one indexed range delete per range
+                    gone += self._db.execute(
+                        "DELETE FROM messages WHERE seq BETWEEN ? AND ?",
+                        (first, last)).rowcount
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+            self._count -= gone
+            return gone
+
+    def oldest_with_seq(self) -> int | None:
+        """The id of the oldest row that waits for a receipt, or None."""
+        with self._lock:
+            row = self._db.execute("SELECT id FROM messages WHERE seq IS NOT NULL "
+                                   "ORDER BY id LIMIT 1").fetchone()
+        return None if row is None else row[0]
+
+    def count_with_seq_upto(self, row_id: int) -> int:
+        """How many rows up to `row_id` wait for a receipt (for statistics only)."""
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM messages WHERE id <= ? AND "
+                                    "seq IS NOT NULL", (row_id,)).fetchone()[0]
 
     def delete(self, ids: Iterable[int]) -> int:
-        """Remove acknowledged rows; ids already gone (dropped by the bounds) are ignored."""
+        """Remove rows by id (PUBACKed rows without a seq, rows paho refuses); ids already
+        gone (confirmed, dropped by the bounds) are ignored."""
         id_list = list(ids)
         if not id_list:
             return 0

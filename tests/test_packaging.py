@@ -223,6 +223,7 @@ def test_agent_example_loads_and_shows_every_key() -> None:
     assert config.mqtt.username == config.robot_id
     assert config.outbox.path == Path("/var/lib/tonypi-agent/outbox.db")
     assert dict(config.rates_s) == dict(agent_config.DEFAULT_RATES_S)
+    assert config.outbox == agent_config.OutboxConfig(path=config.outbox.path)  # defaults
     assert documented_keys(path) == agent_config._SECTIONS
 
 

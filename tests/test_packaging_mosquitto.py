@@ -22,6 +22,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from services.wire import topics
+from services.wire.receipts import receipt_topic
 from tests.support.servers import free_port
 
 PACKAGING = Path(__file__).resolve().parents[1] / "packaging"
@@ -40,6 +41,7 @@ def test_acl_grants_every_topic_of_the_wire_format() -> None:
         assert f"pattern write {topic}" in lines, topic
     for topic in topics.robot_command_subscriptions("%u"):
         assert f"pattern read {topic}" in lines, topic
+    assert f"pattern read {receipt_topic('%u')}" in lines
     assert not any(line.startswith("pattern readwrite") or "tonypi/#" in line
                    for line in lines if line.startswith("pattern"))
 
@@ -234,3 +236,43 @@ def test_compose_mosquitto_healthcheck_command(lab_broker) -> None:
                               timeout=15).returncode
     assert run(port) == 0
     assert run(free_port()) != 0  # nothing listens: unhealthy
+
+
+def test_receipts_reach_only_their_robot_and_come_only_from_the_ingest(lab_broker) -> None:
+    port, workdir = lab_broker
+    ingest, console = Client(port, "tonypi-ingest"), Client(port, "tonypi-console")
+    robot_a, robot_b = Client(port, "tonypi_01"), Client(port, "tonypi_02")
+    clients = (ingest, console, robot_a, robot_b)
+    try:
+        robot_a.subscribe("tonypi/receipts/#")  # asks for more than it may read
+        robot_b.subscribe(receipt_topic("tonypi_02"))
+        console.subscribe("tonypi/#")
+        # nobody but the ingest writes a receipt, not even for itself
+        for client in (robot_a, robot_b, console):
+            for robot in ("tonypi_01", "tonypi_02"):
+                assert client.publish(receipt_topic(robot)) == NOT_AUTHORIZED, robot
+        assert ingest.publish(receipt_topic("tonypi_02")) < 0x80
+        assert ingest.publish(receipt_topic("tonypi_01")) < 0x80
+        assert ingest.publish("tonypi/alerts/tonypi_01") < 0x80  # its alert announcements
+        # a marker the console may read, published after everything it must not see
+        assert console.publish("tonypi/commands/tonypi_01") < 0x80
+        assert robot_a.wait_received(1) == [receipt_topic("tonypi_01")]
+        assert robot_b.wait_received(1) == [receipt_topic("tonypi_02")]
+        assert console.wait_received(2) == ["tonypi/alerts/tonypi_01",
+                                            "tonypi/commands/tonypi_01"]
+        # the command marker reaches robot A after any receipt that could have leaked
+        robot_a.subscribe("tonypi/commands/tonypi_01")
+        assert console.publish("tonypi/commands/tonypi_01") < 0x80
+        assert robot_a.wait_received(2) == [receipt_topic("tonypi_01"),
+                                            "tonypi/commands/tonypi_01"]
+        robot_b.subscribe("tonypi/commands/tonypi_02")
+        assert console.publish("tonypi/commands/tonypi_02") < 0x80
+        assert robot_b.wait_received(2) == [receipt_topic("tonypi_02"),
+                                            "tonypi/commands/tonypi_02"]
+        assert console.wait_received(4)[2:] == ["tonypi/commands/tonypi_01",
+                                                 "tonypi/commands/tonypi_02"]
+    finally:
+        for client in clients:
+            client.close()
+    log = (workdir / "mosquitto.log").read_text()
+    assert "Error" not in log, log

@@ -160,3 +160,29 @@ def test_password_comes_from_the_keyring_under_mqtt_username(tmp_path):
         assert load_config(path, env={"TONYPI_MQTT_PASSWORD": "env"}).mqtt.password == "env"
     finally:
         keyring.set_keyring(previous)
+
+
+def test_await_receipts_is_on_by_default_and_switchable(tmp_path):
+    defaults = load_config(None, env={"XDG_STATE_HOME": str(tmp_path)}, hostname="pi")
+    assert defaults.outbox.await_receipts is True
+    assert defaults.outbox.receipt_timeout_s == 30.0
+    path = write(tmp_path, TOML.format(outbox=tmp_path / "o.db")
+                 + "await_receipts = false\nreceipt_timeout_s = 5\n")
+    config = load_config(path, env={})
+    assert config.outbox.await_receipts is False and config.outbox.receipt_timeout_s == 5.0
+    config = load_config(path, env={"TONYPI_AGENT_OUTBOX_AWAIT_RECEIPTS": "true",
+                                    "TONYPI_AGENT_OUTBOX_RECEIPT_TIMEOUT_S": "12.5"})
+    assert config.outbox.await_receipts is True and config.outbox.receipt_timeout_s == 12.5
+
+
+@pytest.mark.parametrize(("line", "match"), [
+    ('await_receipts = "sometimes"', "outbox.await_receipts"),
+    ("receipt_timeout_s = 0.5", "outbox.receipt_timeout_s"),
+    ("receipt_timeout_s = inf", "outbox.receipt_timeout_s"),
+    ("receipt_timeout_s = true", "outbox.receipt_timeout_s"),
+    ("await_receipt = true", "unknown key"),
+])
+def test_bad_receipt_settings_are_refused(tmp_path, line, match):
+    path = write(tmp_path, TOML.format(outbox=tmp_path / "o.db") + line + "\n")
+    with pytest.raises(ConfigError, match=match):
+        load_config(path, env={})

@@ -120,3 +120,64 @@ def test_concurrent_writers_and_deleter(tmp_path):
     assert remaining == sorted(remaining)
     check = sqlite3.connect(tmp_path / "o.db")
     assert check.execute("SELECT COUNT(*) FROM messages").fetchone()[0] == len(remaining)
+
+
+def test_confirm_deletes_exactly_the_rows_whose_seq_is_in_the_ranges(tmp_path):
+    box = Outbox(tmp_path / "o.db")
+    for _ in range(10):
+        box.put_with_seq(lambda seq: ("t", str(seq).encode()))
+    plain = box.put("t", b"no seq")  # confirmed by PUBACK, never by a receipt
+    assert [r.seq for r in box.pending(limit=20)] == [*range(1, 11), None]
+    assert box.confirm([(2, 4), (7, 7), (9, 1000)]) == 6
+    assert [r.seq for r in box.pending(limit=20)] == [1, 5, 6, 8, None]
+    assert box.confirm([(2, 4)]) == 0  # a repeated receipt changes nothing
+    assert box.confirm([]) == 0
+    assert box.count() == 5
+    assert box.oldest_with_seq() == box.pending(limit=1)[0].id
+    assert box.count_with_seq_upto(plain) == 4
+    # one range delete goes through the index, not a scan of the outbox
+    plan = box._db.execute("EXPLAIN QUERY PLAN DELETE FROM messages "
+                           "WHERE seq BETWEEN 1 AND 5").fetchall()
+    assert "messages_seq" in str(plan), plan
+    box.close()
+    assert Outbox(tmp_path / "o.db").count() == 5
+
+
+OLD_SCHEMA = """
+CREATE TABLE messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL, payload BLOB NOT NULL,
+    qos INTEGER NOT NULL, retain INTEGER NOT NULL, created_at REAL NOT NULL);
+CREATE INDEX messages_created_at ON messages (created_at);
+CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT INTO meta VALUES ('seq', 2);
+"""
+
+
+def make_old_outbox(path, rows=2):
+    """An outbox file as an agent from before receipts left it."""
+    import time as _time
+
+    with sqlite3.connect(path) as db:
+        db.executescript(OLD_SCHEMA)
+        for seq in range(1, rows + 1):
+            db.execute("INSERT INTO messages (topic, payload, qos, retain, created_at) "
+                       "VALUES ('t', ?, 1, 0, ?)", (str(seq).encode(), _time.time()))
+    db.close()
+
+
+def test_an_old_outbox_file_is_upgraded_in_place(tmp_path, caplog):
+    path = tmp_path / "old.db"
+    make_old_outbox(path)
+    with caplog.at_level(logging.INFO, logger="robot_agent.outbox"):
+        box = Outbox(path)
+    assert any("upgraded" in r.getMessage() for r in caplog.records)
+    assert [(r.payload, r.seq) for r in box.pending(limit=10)] == [(b"1", None), (b"2", None)]
+    assert box.put_with_seq(lambda seq: ("t", str(seq).encode()))[1] == 3  # seq continues
+    assert box.confirm([(1, 3)]) == 1  # the old rows carry no seq: only the new one goes
+    assert [r.payload for r in box.pending(limit=10)] == [b"1", b"2"]
+    box.close()
+    again = Outbox(path)  # a second open finds nothing to upgrade
+    columns = [row[1] for row in again._db.execute("PRAGMA table_info(messages)")]
+    assert columns.count("seq") == 1
+    indexes = {row[1] for row in again._db.execute("PRAGMA index_list(messages)")}
+    assert "messages_seq" in indexes

@@ -18,7 +18,7 @@ def test_delivers_every_row_in_order_within_the_in_flight_window(tmp_path, mosqu
         outbox.put(f"t/{i % 3}", str(i).encode())
     sub = Subscriber(mosquitto.port, ["t/#"])
     publisher = Publisher(MqttConfig(host="127.0.0.1", port=mosquitto.port), "pub_bot",
-                          outbox, max_in_flight=10)
+                          outbox, max_in_flight=10, await_receipts=False)
     peak = [0]
     watching = threading.Event()
 
@@ -47,7 +47,8 @@ def test_delivers_every_row_in_order_within_the_in_flight_window(tmp_path, mosqu
 
 def test_subscribe_survives_reconnect_and_unsubscribe_stops_delivery(tmp_path, mosquitto):
     publisher = Publisher(MqttConfig(host="127.0.0.1", port=mosquitto.port), "sub_bot",
-                          Outbox(tmp_path / "o.db"), reconnect_max_delay_s=1)
+                          Outbox(tmp_path / "o.db"), reconnect_max_delay_s=1,
+                          await_receipts=False)
     got: list[bytes] = []
     unsubscribe = publisher.subscribe("cmd/sub_bot", lambda topic, payload: got.append(payload))
     publisher.start()

@@ -44,10 +44,11 @@ class Program:
 
 
 def start_agent(robot_id: str, broker_port: int, workdir: Path,
-                scenario: str = "normal") -> Program:
+                scenario: str = "normal", env: dict[str, str] | None = None) -> Program:
+    """`env` adds settings, e.g. TONYPI_AGENT_OUTBOX_RECEIPT_TIMEOUT_S."""
     env = {f"TONYPI_AGENT_RATE_{kind.upper()}_S": str(rate)
-           for kind, rate in FAST_RATES_S.items()}
-    env["TONYPI_AGENT_SEED"] = "7"
+           for kind, rate in FAST_RATES_S.items()} | (env or {})
+    env.setdefault("TONYPI_AGENT_SEED", "7")
     return Program(["-m", "robot_agent", "--simulate", "--robot-id", robot_id,
                     "--scenario", scenario, "--broker", f"127.0.0.1:{broker_port}",
                     "--outbox", str(workdir / f"{robot_id}-outbox.db")],
@@ -65,10 +66,17 @@ def outbox_count(workdir: Path, robot_id: str) -> int:
         return db.execute("SELECT count(*) FROM messages").fetchone()[0]
 
 
-def start_ingest(broker_port: int, records_url: str, history_url: str, workdir: Path) -> Program:
-    config = workdir / "ingest.toml"
+def start_ingest(broker_port: int, records_url: str, history_url: str, workdir: Path,
+                 client_id: str = "tonypi-ingest-e2e", shared_group: str | None = None,
+                 ) -> Program:
+    """An ingest process; instances sharing the work need their own `client_id` (the
+    same one again after a restart: it names the persistent session) and one
+    `shared_group`."""
+    config = workdir / f"ingest-{client_id}.toml"
+    group = f'shared_group = "{shared_group}"\n' if shared_group else ""
     config.write_text(
-        f'[mqtt]\nhost = "127.0.0.1"\nport = {broker_port}\nclient_id = "tonypi-ingest-e2e"\n'
+        f'[mqtt]\nhost = "127.0.0.1"\nport = {broker_port}\nclient_id = "{client_id}"\n'
+        + group +
         f'[records]\nurl = "{records_url}"\n'
         f'[history]\nbackend = "sql"\nurl = "{history_url}"\n'
         '[ingest]\nflush_interval_s = 0.05\nstats_interval_s = 2\n')
