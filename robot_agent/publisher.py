@@ -42,6 +42,7 @@ import paho.mqtt.client as mqtt
 
 from robot_agent.config import DEFAULT_RECEIPT_TIMEOUT_S, MqttConfig
 from robot_agent.outbox import Outbox
+from services.wire.ingest_health import HEALTH_FILTER, HealthError, decode_health
 from services.wire.receipts import ReceiptError, decode_receipt, receipt_topic
 from services.wire.topics import status_topic
 
@@ -125,6 +126,7 @@ class Publisher:
         self.resent = self.resends = self.receipts = self.confirmed = self.bad_receipts = 0
         if await_receipts:  # renewed in on_connect like every subscription
             self._handlers[self._receipt_topic] = [self._on_receipt]
+            self._handlers[HEALTH_FILTER] = [self._on_ingest_health]
 
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
                              client_id=client_id or f"tonypi-agent-{robot_id}",
@@ -353,6 +355,19 @@ class Publisher:
             self.receipts += 1
             self._receipts.append(ranges)
         self._wake.set()
+
+    def _on_ingest_health(self, topic: str, payload: bytes) -> None:
+        """An ingest that (re)connected may have lost what the broker queued for it
+        (a broker crash loses its queues): re-send what it never confirmed."""
+        try:
+            health = decode_health(topic, payload)
+        except HealthError as exc:
+            self._bad_receipt(f"ingest health: {exc}")
+            return
+        if health.announce and health.state == "online" and self.outbox.count():
+            logger.info("ingest %s (re)connected: sending unconfirmed messages again",
+                        health.instance)
+            self._request_resend()
 
     def _bad_receipt(self, reason: str) -> None:
         self.bad_receipts += 1

@@ -10,6 +10,7 @@ import threading
 from services.alerts.engine import AlertEngine
 from services.alerts.service import database_thresholds
 from services.history.factory import open_history_store
+from services.ingest.health import offline_will
 from services.ingest.service import IngestService
 from services.mqtt_session import MqttSession
 from services.records.db import Database
@@ -29,11 +30,12 @@ def build_service(settings: ServerSettings) -> tuple[IngestService, Database]:
     session = MqttSession(
         mqtt.host, mqtt.port, client_id=mqtt.client_id, clean_session=False, manual_ack=True,
         username=mqtt.username, password=get_secret("mqtt") if mqtt.username else None,
-        tls=mqtt.tls, keepalive_s=mqtt.keepalive_s)
+        tls=mqtt.tls, keepalive_s=mqtt.keepalive_s, will=offline_will(mqtt.client_id))
     # Thresholds come from alert_thresholds (global rows overridden per robot).
     engine = AlertEngine(database_thresholds(db))
     service = IngestService(session, store, db, settings.ingest,
-                            shared_group=mqtt.shared_group, alerts=engine)
+                            shared_group=mqtt.shared_group, alerts=engine,
+                            instance=mqtt.client_id)
     return service, db
 
 

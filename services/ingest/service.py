@@ -31,12 +31,12 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from services.alerts.announce import encode_announcement
 from services.alerts.store import AlertStore
 from services.history.base import HistoryStore
-from services.ingest import receipts
+from services.ingest import alerting, receipts
 from services.ingest.confirmations import Confirmations, claimed_seq
 from services.ingest.failures import describe, is_refused
+from services.ingest.health import HEALTH_INTERVAL_S, HealthReporter
 from services.ingest.records_writer import CATEGORY_INGEST, apply_alert_changes, apply_records
 from services.ingest.stats import Counters, IngestStats, RateLimitedLog
 from services.mqtt_session import MqttSession, ReceivedMessage
@@ -61,7 +61,6 @@ RETRY_MAX_DELAY_S = 10.0
 STALE_CHECK_INTERVAL_S = 5.0
 RECEIPT_RETENTION = timedelta(days=7)
 RECEIPT_PRUNE_INTERVAL_S = 3600.0
-ANNOUNCE_QOS = 1
 
 
 class _Stopping(Exception):
@@ -79,7 +78,8 @@ class _Refused(Exception):
 class IngestService:
     def __init__(self, session: MqttSession, store: HistoryStore, db: Database,
                  settings: IngestSettings | None = None, *,
-                 shared_group: str | None = None, alerts: AlertEngine | None = None) -> None:
+                 shared_group: str | None = None, alerts: AlertEngine | None = None,
+                 instance: str = "tonypi-ingest") -> None:
         self._session = session
         self._store = store
         self._db = db
@@ -101,6 +101,8 @@ class IngestService:
         # they must be written by a later transaction, never recomputed.
         self._pending_alerts: list[AlertChange] = []
         self._alert_events: Counter[str] = Counter()
+        self._health = HealthReporter(session, instance)
+        self._next_health = 0.0
 
     # -- lifecycle -------------------------------------------------------------------
     def start(self) -> None:
@@ -116,6 +118,8 @@ class IngestService:
     def stop(self, timeout_s: float = 10.0) -> None:
         self._stop.set()
         self._worker.join(timeout_s)
+        # A clean disconnect discards the last will: say "offline" ourselves.
+        self._health.publish(self.stats(), self._queue.qsize(), state="offline")
         self._session.stop()
         self._log_stats()
 
@@ -146,6 +150,10 @@ class IngestService:
     def _on_connection_changed(self, connected: bool, reason: str) -> None:
         if connected:
             self._events.append(("INFO", "connected to the MQTT broker"))
+            # Agents re-send what is unconfirmed: the broker may have crashed and lost
+            # what it queued for us while we were away.
+            self._health.publish(self.stats(), self._queue.qsize(), announce=True)
+            self._health.publish(self.stats(), self._queue.qsize())
         else:
             self._events.append(("WARNING", f"lost the MQTT broker: {reason}"))
 
@@ -211,7 +219,7 @@ class IngestService:
                                          received.topic[:120], exc)
                 confirmations.add(claimed_seq(received.topic, received.payload))
                 continue
-            for note in getattr(message, "notes", ()):
+            for note in message.notes:
                 self._counters.note(note)
                 self._complaints.warning(f"note {note}", "accepted a message on %r with "
                                          "a repair: %s", received.topic[:120], note)
@@ -257,6 +265,7 @@ class IngestService:
                 self._recent[(message.robot_id, message.seq)] = None
         while len(self._recent) > RECENT_KEYS_MAX:
             self._recent.popitem(last=False)
+        self._health.stored(min(m.received_at for m in fresh), datetime.now(UTC))
         self._counters.add("stored", len(fresh))
         self._counters.add("samples_written", len(samples))
         self._counters.add("robots_registered", len(registered))
@@ -302,51 +311,15 @@ class IngestService:
         """Feed the engine; an engine fault costs alerts, never the stored data."""
         if self._alerts is None:
             return []
-        engine, changes = self._alerts, []
-        connectivity: dict[str, tuple[str, datetime]] = {}
         try:
-            for message, was_retained in zip(messages, retained, strict=True):
-                for sample in message.samples:
-                    changes += engine.observe_sample(sample)
-                status = message.status
-                if status is not None:
-                    changes += engine.observe_emergency(
-                        message.robot_id, status.emergency_stopped, status.emergency_reason,
-                        message.time)
-                # A retained message is old news (a birth or a last will from whenever),
-                # not the robot talking now; a live last will or goodbye means offline.
-                if not was_retained:
-                    gone = status is not None and status.status == "offline"
-                    connectivity[message.robot_id] = ("offline" if gone else "ok",
-                                                      message.received_at)
-            for robot_id, (state, at) in connectivity.items():
-                changes += engine.observe_connectivity(robot_id, state, at)
+            return alerting.observe(self._alerts, messages, retained)
         except Exception as exc:  # rate-limited: a broken engine fails on every batch
             self._complaints.warning("alert engine", "alert engine failed on a batch; its "
                                      "alerts may be missing: %r", exc)
-        return changes
+            return []
 
     def _announce(self, announcements: list[tuple[Alert, str]]) -> None:
-        for alert, event in announcements:
-            self._alert_events[event] += 1
-            logger.info("alert %s: %s %s/%s of %s (%s)", event, alert.id, alert.alert_type,
-                        alert.source, alert.robot_id, alert.severity)
-            try:
-                topic, payload = encode_announcement(alert, event)
-                self._session.publish(topic, payload, qos=ANNOUNCE_QOS)
-            except Exception:  # committed already; consoles reload from the database
-                logger.exception("could not announce %s of alert %s", event, alert.id)
-
-    def _forget_resolved_elsewhere(self, session) -> None:
-        """An alert resolved by an operator (or the other ingest) is closed in the
-        engine too, so a condition that still holds can raise a new one."""
-        in_db = {key[:3] for key in AlertStore(session).open_keys()}
-        pending = {(c.robot_id, c.alert_type, c.source) for c in self._pending_alerts}
-        for robot_id, alert_type, source, _severity in self._alerts.open_alerts():
-            if (robot_id, alert_type, source) not in in_db | pending:
-                logger.info("alert %s/%s of %s resolved elsewhere; rules start afresh",
-                            alert_type, source, robot_id)
-                self._alerts.forget(robot_id, alert_type, source)
+        alerting.announce(self._session, announcements, self._alert_events)
 
     def _retry(self, what: str, counter: str, action: Callable):
         """Run `action` until it succeeds while its store is down; raise _Refused at
@@ -368,6 +341,9 @@ class IngestService:
 
     def _housekeeping(self) -> None:
         now_mono = time.monotonic()
+        if now_mono >= self._next_health:
+            self._next_health = now_mono + HEALTH_INTERVAL_S
+            self._health.publish(self.stats(), self._queue.qsize())
         if now_mono >= self._next_stats:
             self._next_stats = now_mono + self._settings.stats_interval_s
             self._log_stats()
@@ -392,7 +368,8 @@ class IngestService:
                             robot_id, "offline", now)
                 if self._alerts is not None:
                     announcements = apply_alert_changes(session, self._pending_alerts)
-                    self._forget_resolved_elsewhere(session)
+                    alerting.forget_resolved_elsewhere(self._alerts, session,
+                                                       self._pending_alerts)
                 if now_mono >= self._next_prune:
                     self._next_prune = now_mono + RECEIPT_PRUNE_INTERVAL_S
                     receipts.prune(session, now - RECEIPT_RETENTION)

@@ -295,3 +295,40 @@ def test_agent_with_receipts_empties_its_outbox_and_stops_confirmed(tmp_path, mo
     assert stats["receipts"] > 0 and stats["resent"] > 0 and stats["bad_receipts"] == 0
     last = agent.outbox.next_seq() - 1
     assert set(echo.snapshot()) == set(range(1, last + 1))
+
+
+def health(announce: bool, state: str = "online", instance: str = "tonypi-ingest") -> bytes:
+    from datetime import UTC, datetime
+
+    from services.wire.ingest_health import IngestHealth, encode_health
+
+    return encode_health(IngestHealth(instance=instance, state=state, ts=datetime.now(UTC),
+                                      announce=announce))
+
+
+def test_an_ingest_announcing_it_reconnected_gets_the_unconfirmed_rows_again(
+        tmp_path, mosquitto, watcher):
+    """A broker crash loses what it queued for the ingest: when the ingest says it is
+    back, the agent re-sends at once instead of waiting for its receipt timeout."""
+    outbox = Outbox(tmp_path / "o.db")
+    fill(outbox, 20)
+    publisher = make_publisher(mosquitto.port, outbox, receipt_timeout_s=3600)
+    publisher.start()
+    try:
+        watcher.wait_for(lambda m: len(seqs(m, ROBOT)) >= 20)
+        wait_until(lambda: publisher.stats().acked >= 20, message="20 PUBACKs")
+        topic = "tonypi/ingest/tonypi-ingest"
+        watcher.publish(topic, health(announce=False))  # a periodic report: no re-send
+        watcher.publish(topic, health(announce=True, state="offline"))
+        watcher.publish(topic, b"{not a report")
+        wait_until(lambda: publisher.stats().bad_receipts >= 1, message="bad report seen")
+        assert publisher.stats().resends == 0
+
+        def announced():
+            watcher.publish(topic, health(announce=True))
+            return len(seqs(watcher.snapshot(), ROBOT)) >= 40
+        wait_until(announced, 10, interval_s=0.5, message="rows sent again")
+        assert seqs(watcher.snapshot(), ROBOT)[20:40] == list(range(1, 21))
+        assert publisher.stats().resends >= 1 and outbox.count() == 20
+    finally:
+        publisher.stop()

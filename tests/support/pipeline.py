@@ -10,6 +10,7 @@ import paho.mqtt.client as mqtt
 from services.alerts.engine import AlertEngine, RuleSettings
 from services.alerts.service import database_thresholds
 from services.history.sql_store import SqlHistoryStore
+from services.ingest.health import offline_will
 from services.ingest.service import IngestService
 from services.mqtt_session import MqttSession
 from services.records.db import Database
@@ -44,12 +45,12 @@ def start_ingest(broker_port: int, records_url: str, history_url: str | None = N
     db = Database(records_url)
     store = SqlHistoryStore(history_url or records_url)
     session = MqttSession("127.0.0.1", broker_port, client_id=client_id, clean_session=False,
-                          manual_ack=True)
+                          manual_ack=True, will=offline_will(client_id))
     engine = alerts if isinstance(alerts, AlertEngine) else None
     if engine is None and alerts is not False:
         rules = alerts if isinstance(alerts, RuleSettings) else RuleSettings()
         engine = AlertEngine(database_thresholds(db), rules)
-    service = IngestService(session, store, db, settings, alerts=engine)
+    service = IngestService(session, store, db, settings, alerts=engine, instance=client_id)
     service.start()
     assert session.wait_connected(10), "ingest did not connect"
     return Pipeline(service, store, db, engine)

@@ -219,7 +219,9 @@ def test_stop_unsubscribes(mosquitto, console):
     # The broker handles one connection's packets in order: once a QoS 1 publish sent
     # after the UNSUBSCRIBEs is acknowledged, the broker has dropped the subscriptions.
     console.session.publish("tonypi/test/barrier", b"", qos=1).wait_for_publish(5)
-    publisher = Publisher(mosquitto.port)
+    # QoS 1: send() returns once the broker has routed it (to nobody), not merely when it
+    # left our socket, where it could still race the subscriptions of the restart below.
+    publisher = Publisher(mosquitto.port, qos=1)
     try:
         topic, payload = encode("performance", "tonypi_quiet", 1, {"cpu_percent": 1.0})
         publisher.send(topic, payload)
