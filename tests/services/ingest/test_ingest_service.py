@@ -177,3 +177,24 @@ def test_poison_message_is_isolated_and_the_rest_stored(pipeline, publisher, mon
     assert {"fine 1", "fine 2"} <= texts and "poison" not in texts
     assert letter.topic == "tonypi/logs/tonypi_11" and b'"poison"' in letter.payload
     assert "simulated bug" in letter.error and letter.count == 1
+
+
+def test_a_legacy_status_with_a_drifted_field_is_stored_and_the_drop_counted(pipeline,
+                                                                            publisher):
+    """Field types drift between legacy client versions: the odd field goes, the
+    message stays (with its IP address, camera and performance point)."""
+    status = dict(LEGACY_MESSAGES[f"tonypi/status/{RID}"])
+    status["emergency_stopped"] = "no"  # a string where a boolean belongs
+    status["ip_address"] = 1921681  # a number where a string belongs
+    publisher.send(f"tonypi/status/{RID}", status)
+    stored(pipeline, 1)
+    assert pipeline.service.stats().rejected == 0
+    notes = pipeline.service.notes_by_reason
+    assert notes.get("dropped:emergency_stopped:type") == 1, notes
+    assert notes.get("dropped:ip_address:type") == 1, notes
+    with pipeline.db.session() as session:
+        robot = RobotRepository(session).get(RID)
+    assert robot.status == "online" and robot.camera_url.startswith("http://192.168.1.50")
+    start, stop = window()
+    (bucket,) = pipeline.store.query(RID, "performance", "cpu_percent", start, stop, 1)
+    assert bucket.max == 23.5
