@@ -9,13 +9,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
 from services.history.base import HistoryStore
 from services.records.db import Database
-from services.reports.data import ReportData, gather
+from services.reports.data import ReportData, alert_scope, gather
 from services.reports.record import record_report
 from services.reports.render import KIND_SECTIONS, SECTIONS, TitleBlock, render_pdf
 
@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["REPORT_KINDS", "SECTIONS", "ReportCancelled", "ReportResult", "generate_report"]
 
 REPORT_KINDS = tuple(KIND_SECTIONS)
+CHART_SECTIONS = frozenset({"performance", "temperature", "battery", "servos"})
 GATHER_SHARE, RENDER_SHARE = 0.6, 0.3  # of the progress bar; the rest is the PDF build
 KIND_TITLES = {"performance": "Performance report", "job": "Job report",
                "system": "System report", "battery": "Battery report",
@@ -57,7 +58,8 @@ def summarize(data: ReportData, sections: tuple[str, ...]) -> dict[str, Any]:
     return {
         "robots": data.robots, "start": data.start.isoformat(), "stop": data.stop.isoformat(),
         "sections": list(sections), "statistics": stats,
-        "alerts": {"total": len(data.alerts.rows), "by_severity": data.alerts.by_severity,
+        "alerts": {"total": data.alerts.total, "counted": data.alerts.scope,
+                   "by_severity": data.alerts.by_severity,
                    "by_type": data.alerts.by_type, "mean_ack_s": data.alerts.mean_ack_s},
         "jobs": {"total": len(data.jobs.rows), "by_status": data.jobs.by_status,
                  "success_rate": data.jobs.success_rate,
@@ -70,8 +72,13 @@ def generate_report(kind: str, robot_ids: list[str], start: datetime, stop: date
                     out_path: str | Path, lab: str = "TonyPi lab",
                     progress: Callable[[float], None] | None = None,
                     cancel: Callable[[], bool] | None = None,
-                    sections: tuple[str, ...] | None = None) -> ReportResult:
-    """Generate one report. `sections` applies to kind "custom" only (default: all)."""
+                    sections: tuple[str, ...] | None = None,
+                    tz: tzinfo = UTC) -> ReportResult:
+    """Generate one report. `sections` applies to kind "custom" only (default: all).
+
+    The data is read in UTC whatever `tz` is; `tz` only says how times are written on
+    the pages (the zone is named there).  Alerts are counted for the report's signals
+    only; a report covering all of them (system, custom by default) counts every alert."""
     if kind not in KIND_SECTIONS:
         raise ValueError(f"unknown report type {kind!r}; expected one of {REPORT_KINDS}")
     if not robot_ids:
@@ -96,12 +103,14 @@ def generate_report(kind: str, robot_ids: list[str], start: datetime, stop: date
         return step
 
     needs_signals = bool(set(chosen) - {"alerts", "jobs"})
+    groups = CHART_SECTIONS & set(chosen)
     data = gather(list(robot_ids), start, stop, history=history, database=database,
-                  signals=needs_signals, step=stepper(0.0, GATHER_SHARE))
+                  signals=needs_signals, step=stepper(0.0, GATHER_SHARE),
+                  alerts_of=alert_scope(groups) if groups else None)
     title = TitleBlock(KIND_TITLES[kind], lab, author, datetime.now(UTC))
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
-        render_pdf(data, str(out), title, chosen, stepper(GATHER_SHARE, RENDER_SHARE))
+        render_pdf(data, str(out), title, chosen, stepper(GATHER_SHARE, RENDER_SHARE), tz)
         stepper(GATHER_SHARE + RENDER_SHARE, 0.0)(0.0)  # last chance to cancel
     except BaseException:
         out.unlink(missing_ok=True)

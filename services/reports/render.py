@@ -5,12 +5,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from xml.sax.saxutils import escape  # Paragraph text is markup
 
-from reportlab.graphics.charts.legends import Legend
-from reportlab.graphics.charts.lineplots import LinePlot
-from reportlab.graphics.shapes import Drawing, Line, Polygon, String
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import getSampleStyleSheet
@@ -18,14 +15,9 @@ from reportlab.lib.units import mm
 from reportlab.pdfgen import canvas as pdfcanvas
 from reportlab.platypus import KeepTogether, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
-from services.history.base import Bucket, bucket_width_us
-from services.reports.data import (
-    BUCKETS_PER_SIGNAL,
-    ReportData,
-    RobotData,
-    SignalData,
-    format_duration,
-)
+from services.reports.chart import chart, data_extent
+from services.reports.data import ReportData, RobotData, SignalData, format_duration
+from services.reports.timeaxis import coverage_text, zone_name
 
 logger = logging.getLogger(__name__)
 
@@ -38,15 +30,9 @@ KIND_SECTIONS: dict[str, tuple[str, ...]] = {
     "system": SECTIONS,
     "custom": SECTIONS,
 }
-CHART_WIDTH_PT, CHART_HEIGHT_PT = 170 * mm, 46 * mm
 HOTTEST_SERVOS_CHARTED = 3
 ALERT_ROWS_LISTED = 200  # the table is for reading, the counts cover every alert
 JOB_ROWS_LISTED = 200
-GRID_COLOR = colors.HexColor("#dde2ea")
-HOUR_STEPS = (0.25, 0.5, 1, 2, 3, 6, 12, 24, 48, 72, 168, 336, 720)
-BAND_ALPHA = 0.25  # as on the History page: the band is context, the mean line the reading
-SERIES_COLORS = (colors.HexColor("#1f77b4"), colors.HexColor("#d62728"),
-                 colors.HexColor("#2ca02c"), colors.HexColor("#ff7f0e"))
 TABLE_STYLE = TableStyle([
     ("FONTSIZE", (0, 0), (-1, -1), 8),
     ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e6ecf5")),
@@ -64,8 +50,10 @@ class TitleBlock:
     generated_at: datetime
 
 
-def _stamp(moment: datetime | None) -> str:
-    return "-" if moment is None else moment.strftime("%Y-%m-%d %H:%M UTC")
+def _stamp(moment: datetime | None, tz: tzinfo = UTC) -> str:
+    """A full date and time in the report's zone (its name is said once, in the title
+    block, and by each chart's axis)."""
+    return "-" if moment is None else moment.astimezone(tz).strftime("%Y-%m-%d %H:%M")
 
 
 def _make_canvas(header: str) -> type[pdfcanvas.Canvas]:
@@ -101,104 +89,6 @@ def _make_canvas(header: str) -> type[pdfcanvas.Canvas]:
     return NumberedCanvas
 
 
-def _runs(buckets: list[Bucket], width_s: float) -> list[list[Bucket]]:
-    """Split at empty buckets (the store omits them): a line across a gap would invent data."""
-    runs: list[list[Bucket]] = []
-    for bucket in buckets:
-        if runs and (bucket.start - runs[-1][-1].start).total_seconds() <= width_s * 1.5:
-            runs[-1].append(bucket)
-        else:
-            runs.append([bucket])
-    return runs
-
-
-def _band(run: list[Bucket], colour: colors.Color, to_x: Callable[[Bucket], float],
-          to_y: Callable[[float], float]) -> Polygon | Line:
-    """The min/max envelope of a run of buckets, so a one-sample spike stays visible."""
-    band_colour = colors.Color(colour.red, colour.green, colour.blue, alpha=BAND_ALPHA)
-    if len(run) == 1:  # a lone bucket has no width to fill: a bar from min to max
-        x = to_x(run[0])
-        return Line(x, to_y(run[0].min), x, to_y(run[0].max), strokeColor=band_colour,
-                    strokeWidth=2)
-    points: list[float] = []
-    for bucket in run:
-        points += [to_x(bucket), to_y(bucket.max)]
-    for bucket in reversed(run):
-        points += [to_x(bucket), to_y(bucket.min)]
-    return Polygon(points, fillColor=band_colour, strokeColor=None, strokeWidth=0)
-
-
-def _hour_step(span_h: float) -> float:
-    """A tick step that people count in (quarter hours, 3 h, a day...), at most 8 ticks."""
-    return next((step for step in HOUR_STEPS if span_h / step <= 8), span_h / 8)
-
-
-def _chart(title: str, signals: list[SignalData], unit: str, start: datetime,
-           stop: datetime) -> Drawing:
-    span_h = (stop - start).total_seconds() / 3600.0
-    width_s = bucket_width_us(start, stop, BUCKETS_PER_SIGNAL) / 1e6
-    drawing = Drawing(CHART_WIDTH_PT, CHART_HEIGHT_PT)
-    plot = LinePlot()
-    plot.x, plot.y = 45, 30
-    plot.width, plot.height = CHART_WIDTH_PT - 150, CHART_HEIGHT_PT - 50
-    lows = [s.stats.min for s in signals if s.stats]
-    highs = [s.stats.max for s in signals if s.stats]
-    # Explicit bounds on both axes: the bands are drawn outside the LinePlot and must map
-    # values exactly as its axes do.
-    y_min, y_max = 0.0, 100.0
-    if unit != "%" and lows:
-        top = max(highs)  # headroom above it, also when it is below zero
-        y_min, y_max = min(0.0, min(lows)), top + abs(top) * 0.1 + 1
-    plot.xValueAxis.valueMin, plot.xValueAxis.valueMax = 0, span_h
-    plot.yValueAxis.valueMin, plot.yValueAxis.valueMax = y_min, y_max
-
-    def hours(bucket: Bucket) -> float:  # mid-bucket: the mean belongs to the whole bucket
-        return ((bucket.start - start).total_seconds() + width_s / 2) / 3600.0
-
-    def to_x(bucket: Bucket) -> float:
-        return plot.x + hours(bucket) / span_h * plot.width
-
-    def to_y(value: float) -> float:
-        clamped = min(max(value, y_min), y_max)
-        return plot.y + (clamped - y_min) / (y_max - y_min) * plot.height
-
-    bands: list = []
-    plot.data = []
-    for index, signal in enumerate(signals):
-        colour = SERIES_COLORS[index % len(SERIES_COLORS)]
-        for run in _runs(signal.buckets, width_s):
-            bands.append(_band(run, colour, to_x, to_y))
-            # A lone point draws no line: its band bar shows it.
-            plot.data.append([(hours(b), b.mean) for b in run])
-            plot.lines[len(plot.data) - 1].strokeColor = colour
-            plot.lines[len(plot.data) - 1].strokeWidth = 1
-    plot.xValueAxis.labels.fontSize = plot.yValueAxis.labels.fontSize = 7
-    plot.xValueAxis.valueStep = _hour_step(span_h)
-    # Light grid lines to read a spike's height against.
-    plot.yValueAxis.visibleGrid = 1
-    plot.yValueAxis.gridStrokeColor = GRID_COLOR
-    plot.yValueAxis.gridStrokeWidth = 0.25
-    plot.xValueAxis.labelTextFormat = plot.yValueAxis.labelTextFormat = "%g"
-    for band in bands:  # behind the plot: the mean lines stay on top
-        drawing.add(band)
-    drawing.add(plot)
-    drawing.add(String(plot.x, CHART_HEIGHT_PT - 12, title, fontName="Helvetica-Bold",
-                       fontSize=9))
-    caption = f"hours since {_stamp(start)}   (line: mean, shading: min to max)"
-    drawing.add(String(plot.x + plot.width / 2, 6, caption, fontSize=7, textAnchor="middle"))
-    drawing.add(String(12, plot.y + plot.height / 2, unit, fontSize=8, textAnchor="middle"))
-    legend = Legend()
-    legend.x, legend.y = plot.x + plot.width + 12, plot.y + plot.height
-    legend.fontSize, legend.alignment = 7, "right"
-    legend.dx = legend.dy = 6  # small swatches: the default squares outweigh the lines
-    legend.deltay = 10
-    legend.colorNamePairs = [(SERIES_COLORS[i % len(SERIES_COLORS)], s.spec.label)
-                             for i, s in enumerate(signals)]
-    legend.columnMaximum = len(signals)  # one column: a second one runs off the page
-    drawing.add(legend)
-    return drawing
-
-
 def _styled(rows: list[list[str]], numeric_from: int) -> Table:
     """A list table: text columns left, columns from `numeric_from` on right-aligned."""
     table = Table(rows, repeatRows=1, hAlign="LEFT")
@@ -211,49 +101,85 @@ def _fmt(value: float) -> str:
     return f"{value:.1f}"
 
 
+def _limit(signal: SignalData, level: str) -> str:
+    if signal.threshold is None:
+        return "off"
+    value = getattr(signal.threshold, level)
+    return f"below {value:g}" if signal.threshold.low_is_bad else f"{value:g}"
+
+
+def _past(signal: SignalData, seconds: float) -> str:
+    return "-" if signal.threshold is None else format_duration(seconds)
+
+
 def _stats_table(signals: list[SignalData]) -> Table:
-    rows = [["Signal", "Unit", "Min", "Mean", "Max", "P95", "Warn/Crit",
-             "> warning", "> critical"]]
+    rows = [["Signal", "Unit", "Min", "Mean", "Max", "P95", "Warning", "Critical",
+             "Time past warning", "Time past critical"]]
     for signal in signals:
         s = signal.stats
         assert s is not None  # callers pass only signals with data
         rows.append([signal.spec.label, signal.spec.unit, _fmt(s.min), _fmt(s.mean),
-                     _fmt(s.max), _fmt(s.p95), f"{s.warning:g}/{s.critical:g}",
-                     format_duration(s.above_warning_s), format_duration(s.above_critical_s)])
+                     _fmt(s.max), _fmt(s.p95), _limit(signal, "warning"),
+                     _limit(signal, "critical"), _past(signal, s.above_warning_s),
+                     _past(signal, s.above_critical_s)])
     return _styled(rows, 2)
 
 
+def _coverage(robot: RobotData, data: ReportData, tz: tzinfo) -> str | None:
+    """The sentence saying that this robot's data covers only part of the range."""
+    with_data = [s for s in robot.signals if s.stats is not None]
+    if not with_data:
+        return None
+    extent = data_extent(with_data, data.start, data.stop)
+    if not extent.partial:
+        return None
+    covered = coverage_text(extent.first, extent.last, data.start, data.stop, tz)
+    return (f"Only part of the range holds data: {covered} ({zone_name(tz, data.start)}). "
+            "Statistics cover the data only; the charts are scaled to it.")
+
+
 def _robot_flow(robot: RobotData, data: ReportData, sections: tuple[str, ...],
-                styles) -> list:
-    flow: list = [Paragraph(f"Robot {escape(robot.robot_id)}", styles["Heading2"])]
+                styles, tz: tzinfo) -> tuple[list, list]:
+    """(heading and coverage note, charts and table)."""
+    head: list = [Paragraph(f"Robot {escape(robot.robot_id)}", styles["Heading2"])]
+    note = _coverage(robot, data, tz)
+    if note is not None:
+        head.append(Paragraph(escape(note), styles["Normal"]))
+        head.append(Spacer(1, 2 * mm))
+    flow: list = []
     charted = False
     for group, title, unit in (("performance", "CPU and memory", "%"),
                                ("temperature", "CPU temperature", "°C"),
                                ("battery", "Battery", "%")):
         if group in sections and robot.group(group):
-            flow += [_chart(title, robot.group(group), unit, data.start, data.stop),
+            flow += [chart(title, robot.group(group), unit, data.start, data.stop, tz),
                      Spacer(1, 3 * mm)]
             charted = True
     servos = robot.group("servos")
     if "servos" in sections and servos:
         hottest = sorted(servos, key=lambda s: s.stats.max, reverse=True)
-        flow += [_chart("Hottest servos", hottest[:HOTTEST_SERVOS_CHARTED], "°C", data.start,
-                        data.stop), Spacer(1, 3 * mm)]
+        flow += [chart("Hottest servos", hottest[:HOTTEST_SERVOS_CHARTED], "°C", data.start,
+                       data.stop, tz), Spacer(1, 3 * mm)]
         charted = True
     if "statistics" in sections:
-        shown = [s for s in robot.signals if s.stats is not None and (
-            s.spec.group in sections or (s.spec.group == "battery" and "battery" in sections))]
+        shown = [s for s in robot.signals if s.stats is not None and s.spec.group in sections]
         if shown:
             flow += [Paragraph("Statistics", styles["Heading4"]), _stats_table(shown)]
         elif not charted:
             flow.append(Paragraph("No samples in this range.", styles["Normal"]))
-    return flow
+    return head, flow
 
 
-def _alerts_flow(data: ReportData, styles) -> list:
+def _alerts_flow(data: ReportData, styles, tz: tzinfo) -> list:
     alerts = data.alerts
     flow: list = [Paragraph("Alerts", styles["Heading2"])]
-    summary = [["Total alerts", str(len(alerts.rows))]]
+    if alerts.scope is None:
+        counted = "Every alert raised on these robots in the range."
+    else:
+        counted = ("Alerts on this report's signals only: "
+                   f"{', '.join(alerts.scope) or 'none'}.")
+    flow.append(Paragraph(escape(counted), styles["Normal"]))
+    summary = [["Total alerts", str(alerts.total)]]
     summary += [[f"Severity {k}", str(v)] for k, v in sorted(alerts.by_severity.items())]
     summary += [[f"Type {k}", str(v)] for k, v in sorted(alerts.by_type.items())]
     summary += [["Acknowledged", str(alerts.acknowledged)],
@@ -263,17 +189,18 @@ def _alerts_flow(data: ReportData, styles) -> list:
     table.setStyle(TableStyle([("FONTSIZE", (0, 0), (-1, -1), 8),
                                ("GRID", (0, 0), (-1, -1), 0.25, colors.HexColor("#b0b8c4")),
                                ("ALIGN", (1, 0), (1, -1), "RIGHT")]))
-    flow += [table, Spacer(1, 3 * mm)]
+    flow += [Spacer(1, 2 * mm), table, Spacer(1, 3 * mm)]
     if alerts.rows:
-        rows = [["Raised", "Robot", "Severity", "Type", "Title", "Acknowledged by", "After"]]
-        rows += [[_stamp(r.raised_at), r.robot_id or "-", r.severity, r.alert_type,
+        rows = [[f"Raised ({zone_name(tz, data.start)})", "Robot", "Severity", "Type", "Title",
+                 "Acknowledged by", "After"]]
+        rows += [[_stamp(r.raised_at, tz), r.robot_id or "-", r.severity, r.alert_type,
                   r.title[:40], r.acknowledged_by or "-", format_duration(r.ack_seconds)]
                  for r in alerts.rows[:ALERT_ROWS_LISTED]]
         flow.append(_styled(rows, 6))
     return flow
 
 
-def _jobs_flow(data: ReportData, styles) -> list:
+def _jobs_flow(data: ReportData, styles, tz: tzinfo) -> list:
     jobs = data.jobs
     rate = "-" if jobs.success_rate is None else f"{jobs.success_rate * 100:.1f} %"
     per_hour = "-" if jobs.items_per_hour is None else f"{jobs.items_per_hour:.1f}"
@@ -288,8 +215,9 @@ def _jobs_flow(data: ReportData, styles) -> list:
                                ("ALIGN", (1, 0), (1, -1), "RIGHT")]))
     flow: list = [Paragraph("Jobs", styles["Heading2"]), table, Spacer(1, 3 * mm)]
     if jobs.rows:
-        rows = [["Started", "Robot", "Task", "Status", "Duration", "Items"]]
-        rows += [[_stamp(r.start_time), r.robot_id, (r.task_name or "-")[:40], r.status or "-",
+        rows = [[f"Started ({zone_name(tz, data.start)})", "Robot", "Task", "Status",
+                  "Duration", "Items"]]
+        rows += [[_stamp(r.start_time, tz), r.robot_id, (r.task_name or "-")[:40], r.status or "-",
                   format_duration(r.duration_s), str(r.items_done)]
                  for r in jobs.rows[:JOB_ROWS_LISTED]]
         flow.append(_styled(rows, 4))
@@ -297,12 +225,15 @@ def _jobs_flow(data: ReportData, styles) -> list:
 
 
 def render_pdf(data: ReportData, out_path: str, title: TitleBlock,
-               sections: tuple[str, ...], step: Callable[[float], None]) -> None:
-    """Write the PDF; `step(fraction)` is called per robot and may raise to abort."""
+               sections: tuple[str, ...], step: Callable[[float], None],
+               tz: tzinfo = UTC) -> None:
+    """Write the PDF; `step(fraction)` is called per robot and may raise to abort.
+    Times are written in `tz`, whose name the title block and every chart state."""
     styles = getSampleStyleSheet()
     info = [["Lab", title.lab], ["Robots", ", ".join(data.robots)],
-            ["Range", f"{_stamp(data.start)}  to  {_stamp(data.stop)}"],
-            ["Author", title.author], ["Generated", _stamp(title.generated_at)]]
+            ["Range", f"{_stamp(data.start, tz)}  to  {_stamp(data.stop, tz)}"],
+            ["Time zone", f"all times in {zone_name(tz, data.start)}"],
+            ["Author", title.author], ["Generated", _stamp(title.generated_at, tz)]]
     # Paragraphs wrap: ten robot ids do not fit on one line.
     info = [[label, Paragraph(escape(value), styles["Normal"])] for label, value in info]
     info_table = Table(info, colWidths=[30 * mm, 140 * mm], hAlign="LEFT")
@@ -313,14 +244,14 @@ def render_pdf(data: ReportData, out_path: str, title: TitleBlock,
     signal_sections = {"performance", "temperature", "battery", "servos", "statistics"}
     if signal_sections & set(sections):
         for index, robot in enumerate(data.robot_data):
-            robot_flow = _robot_flow(robot, data, sections, styles)
-            flow.append(KeepTogether(robot_flow[:2]))  # never a heading alone at a page end
-            flow += robot_flow[2:]
+            head, body = _robot_flow(robot, data, sections, styles, tz)
+            flow.append(KeepTogether(head + body[:1]))  # never a heading alone at a page end
+            flow += body[1:]
             step((index + 1) / max(1, len(data.robot_data)))
     if "alerts" in sections:
-        flow += _alerts_flow(data, styles)
+        flow += _alerts_flow(data, styles, tz)
     if "jobs" in sections:
-        flow += _jobs_flow(data, styles)
+        flow += _jobs_flow(data, styles, tz)
     document = SimpleDocTemplate(out_path, pagesize=A4, title=title.title, author=title.author,
                                  leftMargin=18 * mm, rightMargin=18 * mm,
                                  topMargin=20 * mm, bottomMargin=15 * mm)

@@ -6,8 +6,10 @@ import json
 import re
 import subprocess
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
+from PySide6.QtGui import QColor, QImage
 from reportlab.graphics import renderPDF
 from reportlab.graphics.charts.lineplots import LinePlot
 from reportlab.graphics.shapes import Line, Polygon
@@ -20,8 +22,15 @@ from services.records.migrate import upgrade
 from services.records.models import Alert, Job, Report
 from services.records.repositories import RobotRepository
 from services.reports import ReportCancelled, generate_report
-from services.reports.data import SignalData, SignalSpec, gather, signal_stats
-from services.reports.render import _chart
+from services.reports.chart import chart
+from services.reports.data import (
+    SignalData,
+    SignalSpec,
+    alert_scope,
+    gather,
+    gather_alerts,
+    signal_stats,
+)
 from services.wire.model import Measurement, Sample
 
 T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
@@ -97,10 +106,12 @@ def _text(path) -> str:
 
 
 def _row(text: str, label: str) -> list[str]:
-    # The table row, not a chart legend entry with the same label: it has values after it.
-    line = next(line for line in text.splitlines()
-                if line.strip().startswith(label) and len(line.split()) > len(label.split()))
-    return line.split()
+    # The table row, not a chart legend entry or threshold label ("CPU usage warning 70 %")
+    # with the same label: values follow it, not words.
+    def is_row(line: str) -> bool:
+        rest = line.split()[len(label.split()):]
+        return line.strip().startswith(label) and bool(rest) and not rest[0].isalpha()
+    return next(line for line in text.splitlines() if is_row(line)).split()
 
 
 @pytest.mark.parametrize("kind", ["performance", "battery", "system", "custom"])
@@ -111,7 +122,8 @@ def test_statistics_in_pdf(stack, tmp_path, kind):
                              author="bob", out_path=tmp_path / f"{kind}.pdf",
                              progress=fractions.append)
     text = _text(result.path)
-    assert "TonyPi lab" in text and "bob" in text and "2026-11-20 08:00 UTC" in text
+    assert "TonyPi lab" in text and "bob" in text and "2026-11-20 08:00" in text
+    assert "all times in UTC" in text
     pages = re.findall(r"page (\d+) of (\d+)", text)
     assert pages and all(total == pages[-1][1] for _, total in pages)
     assert [int(n) for n, _ in pages] == list(range(1, len(pages) + 1))
@@ -127,12 +139,20 @@ def test_statistics_in_pdf(stack, tmp_path, kind):
             _row(text, "Servo 2 temperature")[4:7] == ["48.3", "48.3", "48.3"]
     else:
         assert "CPU usage" not in text
-    assert _row(text, "Total alerts")[-1] == "3"
-    assert _row(text, "Severity critical")[-1] == "1"
-    assert _row(text, "Severity warning")[-1] == "2"
-    assert _row(text, "Type performance")[-1] == "2"
-    assert _row(text, "Mean time to acknowledge")[-1] == "0:02:00"
-    assert "alice" in text
+    # Only the report's signals: the CPU alerts are not a battery report's, nor the other way.
+    total, warnings, criticals = {"performance": (2, 2, 0), "battery": (1, 0, 1)}.get(
+        kind, (3, 2, 1))
+    assert _row(text, "Total alerts")[-1] == str(total)
+    assert result.summary["alerts"]["total"] == total
+    assert ("Severity warning" in text) == bool(warnings)
+    assert ("Severity critical" in text) == bool(criticals)
+    if warnings:
+        assert _row(text, "Severity warning")[-1] == str(warnings)
+        assert _row(text, "Type performance")[-1] == "2"
+        assert _row(text, "Mean time to acknowledge")[-1] == "0:02:00"
+        assert "alice" in text
+    if criticals:
+        assert _row(text, "Severity critical")[-1] == "1"
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
 
 
@@ -203,10 +223,16 @@ def test_custom_sections_and_bad_input(stack, tmp_path):
                         author="bob", out_path=tmp_path / "x.pdf")
 
 
+def _chart(title, signals, unit, start, stop):
+    return chart(title, signals, unit, start, stop, UTC)
+
+
 def _chart_parts(drawing):
     plot = next(item for item in drawing.contents if isinstance(item, LinePlot))
     renderPDF.drawToString(drawing)  # lays the axes out, as in the report
-    bands = [item for item in drawing.contents if isinstance(item, Polygon | Line)]
+    bands = [item for item in drawing.contents if isinstance(item, Polygon) or (
+        isinstance(item, Line) and not item.strokeDashArray  # dashed: a threshold
+        and item.x1 == item.x2 and plot.x < item.x1)]  # vertical: not a legend swatch
     return plot, bands
 
 
@@ -259,4 +285,135 @@ def test_axis_fits_values_below_zero():
     plot, bands = _chart_parts(_chart("T", [SignalData(spec, buckets, stats)], "°C", T0, T1))
     low, high = plot.yValueAxis.valueMin, plot.yValueAxis.valueMax
     assert low <= -10.0 < high
-    assert plot.y <= bands[0].y1 <= plot.y + plot.height
+    # One sample a minute in 12 s buckets is one line (a run), not three lone points.
+    assert len(plot.data) == 1 and isinstance(bands[0], Polygon)
+    assert all(plot.y <= y <= plot.y + plot.height for y in bands[0].points[1::2])
+
+
+# A 4-minute report whose battery reports every 45 s: six samples, 32 % down to 4.6 %,
+# in buckets of 0.8 s (240 s / 300).  It used to draw nothing: every bucket was a "gap".
+DAY = datetime(2026, 12, 6, tzinfo=UTC)
+FEW_T0 = DAY + timedelta(hours=4, minutes=10)
+FEW_T1 = FEW_T0 + timedelta(minutes=4)
+BATTERY_LEVELS = (32.0, 25.1, 18.3, 12.0, 7.9, 4.6)
+
+
+def _few_samples(history) -> None:
+    history.write([Sample(Measurement.BATTERY, "r1", FEW_T0 + timedelta(seconds=45 * i + 2),
+                          {"percentage": level}) for i, level in enumerate(BATTERY_LEVELS)])
+    history.write([Sample(Measurement.PERFORMANCE, "r1", FEW_T0 + timedelta(seconds=5 * i),
+                          {"cpu_percent": 40.0 + i % 7, "memory_percent": 50.0,
+                           "cpu_temperature": 61.0}) for i in range(48)])
+
+
+def _ink_in_plot(drawing, plot, tmp_path, colour) -> list[int]:
+    """x pixel columns inside the plot area holding `colour`, from the rendered chart."""
+    pdf = tmp_path / "chart.pdf"
+    renderPDF.drawToFile(drawing, str(pdf))
+    subprocess.run(["pdftoppm", "-png", "-r", "144", "-singlefile", str(pdf),
+                    str(tmp_path / "chart")], check=True)
+    image = QImage(str(tmp_path / "chart.png"))
+    scale = 144 / 72
+    target = (round(colour.red * 255), round(colour.green * 255), round(colour.blue * 255))
+    columns = []
+    # Inside the axes by 2 px, so that axis lines and tick marks are not counted.
+    top = image.height() - round((plot.y + plot.height) * scale) + 2
+    bottom = image.height() - round(plot.y * scale) - 2
+    for x in range(round(plot.x * scale) + 2, round((plot.x + plot.width) * scale) - 2):
+        for y in range(top, bottom):
+            pixel = QColor(image.pixel(x, y))
+            if all(abs(a - b) <= 40 for a, b in zip((pixel.red(), pixel.green(),
+                                                      pixel.blue()), target, strict=True)):
+                columns.append(x)
+                break
+    return columns
+
+
+def test_few_samples_draw_a_line_with_markers(stores, tmp_path):
+    history, database = stores
+    _few_samples(history)
+    data = gather(["r1"], FEW_T0, FEW_T1, history=history, database=database)
+    battery = data.robot_data[0].group("battery")
+    assert battery[0].stats.min == 4.6 and battery[0].stats.max == 32.0
+    # Below 20 % from the third sample on: four 45 s intervals, not four 0.8 s buckets.
+    assert battery[0].stats.above_warning_s == pytest.approx(180, abs=5)
+    drawing = _chart("Battery", battery, "%", FEW_T0, FEW_T1)
+    plot, _bands = _chart_parts(drawing)
+    assert len(plot.data) == 1 and len(plot.data[0]) == len(BATTERY_LEVELS)
+    assert plot.lines[0].symbol is not None and plot.lines[0].strokeDashArray is None
+    columns = _ink_in_plot(drawing, plot, tmp_path, plot.lines[0].strokeColor)
+    # The line runs from the first sample (04:10:02) to the last (04:13:47): most of the
+    # plot's width, without holes.
+    assert len(columns) > 0.8 * plot.width * 2
+    assert max(b - a for a, b in zip(columns, columns[1:], strict=False)) <= 2
+
+
+def test_clock_axis_thresholds_and_zone_in_pdf(stores, tmp_path):
+    history, database = stores
+    _few_samples(history)
+    result = generate_report("system", ["r1"], FEW_T0, FEW_T1, history=history,
+                             database=database, author="bob", out_path=tmp_path / "few.pdf")
+    text = _text(result.path)
+    assert "hours since" not in text
+    for tick in ("04:10:00", "04:11:00", "04:12:00", "04:13:00", "04:14:00"):
+        assert tick in text
+    assert "time (UTC) on 2026-12-06" in text
+    assert "low is bad: warning below 20 %" in text and "critical below 10 %" in text
+    assert "critical 90 %" in text and "CPU usage warning 70 %" in text
+    assert "Memory usage warning 75 %" in text and "warning 70 °C" in text
+    assert "Only part of the range" not in text  # the data fills the 4 minutes
+    berlin = generate_report("system", ["r1"], FEW_T0, FEW_T1, history=history,
+                             database=database, author="bob", out_path=tmp_path / "b.pdf",
+                             tz=ZoneInfo("Europe/Berlin"))
+    text = _text(berlin.path)
+    assert "Europe/Berlin (CET, UTC+01:00)" in text and "05:10:00" in text
+
+
+def test_day_axis_reads_00_to_24(stack, tmp_path):
+    history, database = stack
+    result = generate_report("performance", ["r1"], T0.replace(hour=0), T0.replace(hour=0) +
+                             timedelta(days=1), history=history, database=database,
+                             author="bob", out_path=tmp_path / "day.pdf")
+    text = _text(result.path)
+    # The data (08:00-09:00) covers only part of the day: said, and the axis is scaled to it.
+    assert "data from 08:00 to 09:00 of the requested 00:00-24:00" in text
+    assert "08:00" in text and "08:30" in text and "03:00" not in text
+    # Statistics still exact over the data.
+    assert _row(text, "CPU usage")[3:6] == ["0.0", "45.0", "90.0"]
+
+
+def test_partial_coverage_is_said_and_drawn_at_full_resolution(stores, tmp_path):
+    history, database = stores
+    _few_samples(history)
+    start, stop = DAY, DAY + timedelta(days=1)
+    data = gather(["r1"], start, stop, history=history, database=database)
+    cpu = [s for s in data.robot_data[0].signals if s.spec.label == "CPU usage"][0]
+    # Re-queried over its own 4 minutes: one bucket per sample, not one for all of them.
+    assert len(cpu.buckets) == 48 and cpu.stats.samples == 48
+    drawing = _chart("CPU", [cpu], "%", start, stop)
+    plot, _bands = _chart_parts(drawing)
+    assert plot.xValueAxis.valueMax <= 5 * 60  # seconds: the data's minutes, not 24 h
+    result = generate_report("battery", ["r1"], start, stop, history=history,
+                             database=database, author="bob", out_path=tmp_path / "p.pdf")
+    words = _text(result.path).split()
+    assert "data from 04:10 to 04:14 of the requested 00:00-24:00" in " ".join(words)
+    assert "04:12:00" in words and "12:00" not in words and "18:00" not in words
+
+
+def test_alert_scope_matches_type_and_source(stores):
+    history, database = stores
+    with database.session() as session:
+        RobotRepository(session).touch("r1", T0)
+        for alert_type, source in (("performance", "cpu"), ("performance", "disk"),
+                                   ("temperature", "cpu_temperature"), ("servo", "servo_3"),
+                                   ("battery", "battery"), ("network", "connectivity")):
+            session.add(Alert(robot_id="r1", alert_type=alert_type, severity="warning",
+                              title=source, message="m", source=source,
+                              created_at=T0 + timedelta(minutes=1)))
+    scope = alert_scope({"performance", "temperature", "servos"})
+    counted = gather_alerts(database, ["r1"], T0, T1, scope)
+    assert counted.total == 3 and sorted(r.title for r in counted.rows) == [
+        "cpu", "cpu_temperature", "servo_3"]  # memory has none; disk is not charted
+    assert gather_alerts(database, ["r1"], T0, T1, alert_scope({"battery"})).total == 1
+    assert alert_scope({"performance", "temperature", "servos", "battery"}) is None
+    assert gather_alerts(database, ["r1"], T0, T1, None).total == 6
