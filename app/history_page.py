@@ -1,5 +1,6 @@
-"""The History page: pick robots, signals and a range; query the history store off the GUI
-thread; draw min/mean/max bands with alert markers and job spans; export CSV/JSON.
+"""The History page: pick signals (a searchable tree) and a range; query the history
+store off the GUI thread; draw min/mean/max bands, one panel per unit, with alert
+markers, job spans and alert thresholds; fit the view to the data; export CSV/JSON.
 
 Every query carries a generation number; only the newest generation's answer is drawn,
 so a cancelled or superseded query (the user zoomed again) is simply ignored when it
@@ -9,111 +10,60 @@ comes back - a store call cannot be interrupted mid-flight, but its result can b
 from __future__ import annotations
 
 import logging
-import threading
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal
+from PySide6.QtCore import QThreadPool, Signal
 from PySide6.QtWidgets import (
-    QFileDialog,
     QFormLayout,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
-    QListWidget,
-    QListWidgetItem,
     QProgressBar,
-    QProgressDialog,
     QPushButton,
+    QSplitter,
     QVBoxLayout,
     QWidget,
 )
 
-from services.alerts.store import AlertStore
-from services.export import ExportCancelled, ExportRow, rows_from_buckets, write_csv, write_json
-from services.history.base import Bucket, HistoryStore, SeriesKey
-from services.records.jobs import JobRepository
-from widgets.history_plot import HistoryPlot
-from widgets.time_range import TimeRangeChoice
+from app.history_export import HistoryExportMixin
+from app.history_query import (
+    QueryResult,
+    Signal_,
+    leaf_label,
+    load_catalog,
+    run_history_query,
+    signal_label,
+    threshold_lines,
+    unit_of,
+)
+from app.history_tasks import Relay, Task
+from services.history.base import HistoryStore, SeriesKey
+from widgets.history_plot import HistoryPlot, SeriesData
+from widgets.signal_tree import SignalEntry, SignalTree
+from widgets.time_range import TimeRangeChoice, local_zone_name
 
 logger = logging.getLogger(__name__)
+
+__all__ = ["HistoryPage", "QueryResult", "install_history_page", "signal_label"]
 
 RANGES_S = {"Last 1 h": 3600, "Last 24 h": 86_400, "Last 7 d": 7 * 86_400,
             "Last 30 d": 30 * 86_400}
 CUSTOM = "Custom…"
-RAW_RESOLUTION_S = 1  # "raw" export: 1 s buckets, the agents' fastest sampling period
-RAW_MAX_POINTS = 3_000_000  # per signal: 30 days at 1 s, bounds memory of one export
-OVERLAY_ROWS_LIMIT = 2000
-UNITS = {"cpu_percent": "%", "memory_percent": "%", "disk_percent": "%", "temperature": "°C",
-         "voltage": "V", "percentage": "%", "current": "A", "position": "°"}
-
-Signal_ = tuple[str, SeriesKey]  # (robot_id, series key)
-
-
-def signal_label(robot_id: str, key: SeriesKey) -> str:
-    text = f"{robot_id} {key.measurement}.{key.field}"
-    if key.series:
-        text += f" servo {key.series}" if key.measurement == "servos" else f" [{key.series}]"
-    return text
+SIDE_PANEL_WIDTH_PX = 330
+CATALOG_REFRESH_S = 30.0  # robots and signals appear while the console runs
+# After Show, data covering less than this part of the asked range is re-queried over
+# its own extent: fitting alone would stretch coarse buckets across the plot.
+REFINE_BELOW_FRACTION = 0.8
+TIME_FORMAT = "%Y-%m-%d %H:%M"
 
 
-@dataclass(frozen=True)
-class QueryResult:
-    start: datetime
-    stop: datetime
-    max_points: int
-    buckets: dict[str, tuple[str, SeriesKey, list[Bucket]]]  # label -> (robot, key, data)
-    markers: list[tuple[datetime, str, str]]
-    spans: list[tuple[datetime, datetime, str]]
-
-
-class _Relay(QObject):
-    """Carries a worker's outcome back to the GUI thread (queued signal delivery)."""
-
-    succeeded = Signal(int, object)
-    failed = Signal(int, str)
-    progressed = Signal(int, int)
-
-
-class _Task(QRunnable):
-    def __init__(self, generation: int, relay: _Relay, work: Callable[[], Any]) -> None:
-        super().__init__()
-        self.generation, self.relay, self.work = generation, relay, work
-
-    def run(self) -> None:  # worker thread: never touches widgets, only emits
-        try:
-            result = self.work()
-        except Exception as exc:  # reported to the operator, not swallowed
-            logger.warning("history task failed: %s", exc)
-            self.relay.failed.emit(self.generation, str(exc) or type(exc).__name__)
-        else:
-            self.relay.succeeded.emit(self.generation, result)
-
-
-def load_overlays(database: Any, robots: list[str], start: datetime, stop: datetime
-                  ) -> tuple[list[tuple[datetime, str, str]], list[tuple[datetime, datetime, str]]]:
-    """Alert raised/resolved markers and job spans inside [start, stop] (plain tuples)."""
-    markers: list[tuple[datetime, str, str]] = []
-    spans: list[tuple[datetime, datetime, str]] = []
-    with database.session() as session:
-        for robot in robots:
-            for alert in AlertStore(session).list(robot_id=robot, limit=OVERLAY_ROWS_LIMIT):
-                if alert.created_at and start <= alert.created_at <= stop:
-                    markers.append((alert.created_at, f"{robot}: {alert.title}", "raised"))
-                if alert.resolved_at and start <= alert.resolved_at <= stop:
-                    markers.append((alert.resolved_at, f"{robot}: {alert.title} ✓", "resolved"))
-            for job in JobRepository(session).list(robot_id=robot, limit=OVERLAY_ROWS_LIMIT):
-                end = job.end_time or stop
-                if job.start_time <= stop and end >= start:
-                    spans.append((max(job.start_time, start), min(end, stop),
-                                  f"{robot}: {job.task_name or 'job'} ({job.status})"))
-    return markers, spans
-
-
-class HistoryPage(QWidget):
+class HistoryPage(HistoryExportMixin, QWidget):
     query_finished = Signal()  # the newest query's result is drawn
     query_failed = Signal(str)
+    signals_loaded = Signal()  # the signal tree holds what the store knows
     export_finished = Signal(str, int)  # path, rows written
 
     def __init__(self, history_store: HistoryStore, database: Any = None, *,
@@ -123,112 +73,108 @@ class HistoryPage(QWidget):
         self._store, self._database, self._clock = history_store, database, clock
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(2)
-        self._relay = _Relay(self)
+        self._relay = Relay(self)
         self._relay.succeeded.connect(self._on_task_succeeded)
         self._relay.failed.connect(self._on_task_failed)
         self._generation = 0
         self._current: int | None = None  # generation whose answer will be drawn
-        self._export_job: tuple[int, str, threading.Event, QProgressDialog] | None = None
+        self._catalog_generation: int | None = None
+        self._catalog_loaded_at = float("-inf")  # monotonic seconds
+        self._export_job = None
         self._shown: QueryResult | None = None
+        self._reset_view = False
         self._build()
-        self.refresh_robots()
+        self.refresh_signals()
 
     # -- layout -----------------------------------------------------------------------
     def _build(self) -> None:
-        self.robots = QListWidget()
-        self.robots.itemChanged.connect(self._on_robot_checked)
-        self.signals = QListWidget()
+        self.signal_tree = SignalTree()
         self.time_range = TimeRangeChoice(RANGES_S, CUSTOM, self._clock, default="Last 24 h",
                                           parent=self)
         self.range_choice = self.time_range.choice
         self.from_edit, self.to_edit = self.time_range.from_edit, self.time_range.to_edit
         self.show_button = QPushButton("Show")
+        self.show_button.setDefault(True)
         self.show_button.clicked.connect(self._on_show_clicked)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(self.cancel_query)
+        self.fit_button = QPushButton("Fit")
+        self.fit_button.setToolTip("Scale the view to the data shown (time and values)")
+        self.fit_button.setEnabled(False)
+        self.fit_button.clicked.connect(self._on_fit_clicked)
         self.busy = QProgressBar()
         self.busy.setRange(0, 0)  # indeterminate: a store query reports no progress
         self.busy.setVisible(False)
-        self.status = QLabel("Pick robots and signals, then Show.")
+        self.status = QLabel("Pick signals and a range, then Show.")
         self.status.setWordWrap(True)
-        buttons = {}
-        for name, raw, fmt in (("Export shown (CSV)", False, "csv"),
-                               ("Export shown (JSON)", False, "json"),
-                               ("Export raw (CSV)", True, "csv"),
-                               ("Export raw (JSON)", True, "json")):
+        exports = QGridLayout()
+        self.export_buttons = {}
+        for index, (name, raw, fmt) in enumerate((("Export shown (CSV)", False, "csv"),
+                                                  ("Export shown (JSON)", False, "json"),
+                                                  ("Export raw (CSV)", True, "csv"),
+                                                  ("Export raw (JSON)", True, "json"))):
             button = QPushButton(name)
             button.clicked.connect(lambda _=False, r=raw, f=fmt: self._on_export_clicked(r, f))
-            buttons[name] = button
-        self.export_buttons = buttons
+            self.export_buttons[name] = button
+            exports.addWidget(button, index // 2, index % 2)
 
         form = QFormLayout()
         form.addRow("Range", self.range_choice)
         form.addRow("From", self.from_edit)
         form.addRow("To", self.to_edit)
+        form.addRow("", self.time_range.zone_label)
         side = QVBoxLayout()
-        side.addWidget(QLabel("Robots"))
-        side.addWidget(self.robots, 1)
         side.addWidget(QLabel("Signals"))
-        side.addWidget(self.signals, 2)
+        side.addWidget(self.signal_tree, 1)
         side.addLayout(form)
         row = QHBoxLayout()
-        row.addWidget(self.show_button)
-        row.addWidget(self.cancel_button)
+        for button in (self.show_button, self.cancel_button, self.fit_button):
+            row.addWidget(button)
         side.addLayout(row)
         side.addWidget(self.busy)
         side.addWidget(self.status)
-        for button in buttons.values():
-            side.addWidget(button)
+        side.addLayout(exports)
         panel = QWidget()
         panel.setLayout(side)
-        panel.setFixedWidth(280)
         self.plot = HistoryPlot()
         self.plot.range_changed.connect(self._on_plot_range_changed)
+        splitter = QSplitter()  # the operator may widen the tree for long names
+        splitter.addWidget(panel)
+        splitter.addWidget(self.plot)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([SIDE_PANEL_WIDTH_PX, 1000])
         layout = QHBoxLayout(self)
-        layout.addWidget(panel)
-        layout.addWidget(self.plot, 1)
+        layout.addWidget(splitter)
 
     # -- choices ----------------------------------------------------------------------
-    def refresh_robots(self) -> None:
-        self.robots.clear()
-        for robot in self._store.list_robots():
-            item = QListWidgetItem(robot)
-            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-            item.setCheckState(Qt.CheckState.Unchecked)
-            self.robots.addItem(item)
+    def refresh_signals(self) -> int:
+        """Load every robot's signals in a worker; signals_loaded fires when shown."""
+        store = self._store
+        self._generation += 1
+        self._catalog_generation = self._generation
+        self._catalog_loaded_at = time.monotonic()
+        self._pool.start(Task(self._generation, self._relay, lambda: load_catalog(store)))
+        return self._generation
 
-    def _on_robot_checked(self, _item: QListWidgetItem) -> None:
-        previously = {s for s in self.selected_signals()}
-        self.signals.clear()
-        for robot in self.selected_robots():
-            for key in self._store.list_fields(robot):
-                item = QListWidgetItem(signal_label(robot, key))
-                item.setData(Qt.ItemDataRole.UserRole, (robot, key))
-                item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-                checked = (robot, key) in previously
-                item.setCheckState(Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
-                self.signals.addItem(item)
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().showEvent(event)
+        if time.monotonic() - self._catalog_loaded_at > CATALOG_REFRESH_S:
+            self.refresh_signals()
 
-    def selected_robots(self) -> list[str]:
-        return [self.robots.item(i).text() for i in range(self.robots.count())
-                if self.robots.item(i).checkState() == Qt.CheckState.Checked]
+    def _on_catalog_loaded(self, catalog: dict[str, list[SeriesKey]]) -> None:
+        self.signal_tree.set_entries(
+            SignalEntry(robot, key.measurement, leaf_label(key), (robot, key),
+                        f"{signal_label(robot, key)} ({unit_of(key) or 'no unit'})")
+            for robot, keys in catalog.items() for key in keys)
+        self.signals_loaded.emit()
 
     def selected_signals(self) -> list[Signal_]:
-        return [self.signals.item(i).data(Qt.ItemDataRole.UserRole)
-                for i in range(self.signals.count())
-                if self.signals.item(i).checkState() == Qt.CheckState.Checked]
+        return list(self.signal_tree.checked_keys())
 
-    def select(self, robots: list[str], signals: list[Signal_]) -> None:
-        """Check robots and signals programmatically (restoring a view, tests)."""
-        for i in range(self.robots.count()):
-            item = self.robots.item(i)
-            item.setCheckState(Qt.CheckState.Checked if item.text() in robots
-                               else Qt.CheckState.Unchecked)
-        for i in range(self.signals.count()):
-            item = self.signals.item(i)
-            wanted = item.data(Qt.ItemDataRole.UserRole) in signals
-            item.setCheckState(Qt.CheckState.Checked if wanted else Qt.CheckState.Unchecked)
+    def select(self, signals: list[Signal_]) -> None:
+        """Check signals programmatically (restoring a view, tests)."""
+        self.signal_tree.set_checked(signals)
 
     def set_custom_range(self, start: datetime, stop: datetime) -> None:
         self.time_range.set_custom(start, stop)
@@ -238,12 +184,20 @@ class HistoryPage(QWidget):
 
     # -- querying ---------------------------------------------------------------------
     def _on_show_clicked(self) -> None:
+        if not self.selected_signals():
+            self.status.setText("Pick at least one signal.")
+            return
         start, stop = self.chosen_range()
         if stop <= start:
             self.status.setText("The range ends before it starts.")
             return
         self.plot.set_x_range(start, stop)
         self.run_query(start, stop, self.plot.pixel_width(), reset_view=True)
+
+    def _on_fit_clicked(self) -> None:
+        if self._shown is not None:
+            # not quiet: a narrower fitted range is re-queried at its finer resolution
+            self.plot.fit_to_data(self._shown.bucket_s(), quiet=False)
 
     def _on_plot_range_changed(self, start_s: float, stop_s: float, width_px: int) -> None:
         if self._shown is None or stop_s <= start_s:
@@ -253,25 +207,17 @@ class HistoryPage(QWidget):
 
     def run_query(self, start: datetime, stop: datetime, max_points: int, *,
                   reset_view: bool = False) -> int:
-        """Start a query in the pool; returns its generation (newer ones supersede it)."""
+        """Start a query in the pool; returns its generation (newer ones supersede it).
+        `reset_view`: fit the view to what comes back (a new Show, not a zoom)."""
         chosen = self.selected_signals()
-        robots = sorted({robot for robot, _ in chosen})
         store, database = self._store, self._database
         max_points = max(1, max_points)
-
-        def work() -> QueryResult:
-            buckets = {signal_label(robot, key): (robot, key, store.query(
-                robot, key.measurement, key.field, start, stop, max_points, key.series))
-                for robot, key in chosen}
-            markers, spans = ([], []) if database is None else load_overlays(
-                database, robots, start, stop)
-            return QueryResult(start, stop, max_points, buckets, markers, spans)
-
         self._generation += 1
         self._current = self._generation
         self._reset_view = reset_view
         self._set_busy(True, f"Querying {len(chosen)} signal(s)…")
-        self._pool.start(_Task(self._generation, self._relay, work))
+        self._pool.start(Task(self._generation, self._relay, lambda: run_history_query(
+            store, database, chosen, start, stop, max_points)))
         return self._generation
 
     def cancel_query(self) -> None:
@@ -288,6 +234,10 @@ class HistoryPage(QWidget):
         self.status.setText(text)
 
     def _on_task_succeeded(self, generation: int, result: object) -> None:
+        if generation == self._catalog_generation and isinstance(result, dict):
+            self._catalog_generation = None
+            self._on_catalog_loaded(result)
+            return
         if self._export_job is not None and generation == self._export_job[0]:
             self._on_export_done(result)
             return
@@ -295,12 +245,19 @@ class HistoryPage(QWidget):
             logger.debug("ignoring result of superseded query %d", generation)
             return
         self._current = None
-        self._draw(result)
+        empty = self._draw(result)
         total = sum(len(b) for _, _, b in result.buckets.values())
-        self._set_busy(False, f"{len(result.buckets)} signal(s), {total} buckets.")
+        text = f"{len(result.buckets)} signal(s), {total} buckets."
+        if empty and total:
+            text += " No data in this range for: " + ", ".join(empty)
+        self._set_busy(False, text)
         self.query_finished.emit()
 
     def _on_task_failed(self, generation: int, message: str) -> None:
+        if generation == self._catalog_generation:
+            self._catalog_generation = None
+            self.status.setText(f"Signals unavailable: {message}")
+            return
         if self._export_job is not None and generation == self._export_job[0]:
             self._finish_export()
             self.status.setText(f"Export failed: {message}")
@@ -311,121 +268,53 @@ class HistoryPage(QWidget):
         self._set_busy(False, f"Query failed: {message}")
         self.query_failed.emit(message)
 
-    def _draw(self, result: QueryResult) -> None:
-        wanted = set(result.buckets)
-        for key in self.plot.series_keys():
-            if key not in wanted:
-                self.plot.remove_series(key)
-        units = set()
-        for label, (_robot, key, buckets) in result.buckets.items():
-            self.plot.set_series(label, [b.start.timestamp() for b in buckets],
-                                 [b.min for b in buckets], [b.mean for b in buckets],
-                                 [b.max for b in buckets])
-            units.add(UNITS.get(key.field, ""))
-        self.plot.set_units(units.pop() if len(units) == 1 else "")
+    def _draw(self, result: QueryResult) -> list[str]:
+        """Draw a result; returns the labels of the signals that had no data."""
+        series, empty = [], []
+        groups: dict[str, list[Signal_]] = {}
+        for label, (robot, key, buckets) in result.buckets.items():
+            if not buckets:
+                empty.append(label)
+                continue
+            unit = unit_of(key)
+            groups.setdefault(unit, []).append((robot, key))
+            series.append(SeriesData(label, unit, [b.start.timestamp() for b in buckets],
+                                     [b.min for b in buckets], [b.mean for b in buckets],
+                                     [b.max for b in buckets]))
+        series.sort(key=lambda s: list(groups).index(s.unit))  # panels in first-seen order
+        self.plot.set_data(series)
         self.plot.set_markers(result.markers)
         self.plot.set_spans(result.spans)
-        if self._reset_view:
-            self.plot.set_x_range(result.start, result.stop)
+        self.plot.set_thresholds({unit: threshold_lines(signals, result.thresholds)
+                                  for unit, signals in groups.items()})
         self._shown = result
+        self.fit_button.setEnabled(bool(series))
+        if not series:
+            zone = local_zone_name(result.start)
+            self.plot.show_message(
+                f"No data in this range\n{_local(result.start)} – {_local(result.stop)} "
+                f"({zone})")
+            self.plot.set_x_range(result.start, result.stop)
+            return empty
+        self.plot.show_message("")
+        if self._reset_view:
+            asked = (result.stop - result.start).total_seconds()
+            low, high = self.plot.data_extent(result.bucket_s()) or (0.0, asked)
+            self.plot.fit_to_data(result.bucket_s(),
+                                  quiet=high - low >= REFINE_BELOW_FRACTION * asked)
+        return empty
 
     def shown(self) -> QueryResult | None:
         return self._shown
-
-    # -- export -----------------------------------------------------------------------
-    def _on_export_clicked(self, raw: bool, fmt: str) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export history", f"history.{fmt}",
-                                              f"{fmt.upper()} (*.{fmt})")
-        if path:
-            (self.export_raw if raw else self.export_shown)(path, fmt)
-
-    def _metadata(self, start: datetime, stop: datetime, resolution: str) -> dict[str, Any]:
-        return {"start": start, "stop": stop, "resolution": resolution,
-                "signals": sorted(self._shown.buckets) if self._shown else []}
-
-    def export_shown(self, path: str, fmt: str) -> int:
-        """Write exactly the buckets on screen; small, so done on the GUI thread."""
-        if self._shown is None:
-            self.status.setText("Nothing shown to export.")
-            return 0
-        rows = [row for robot, key, buckets in self._shown.buckets.values()
-                for row in rows_from_buckets(robot, key.measurement, key.field, key.series,
-                                             buckets)]
-        meta = self._metadata(self._shown.start, self._shown.stop, "shown")
-        written = (write_csv(path, rows) if fmt == "csv"
-                   else write_json(path, rows, metadata=meta))
-        self.status.setText(f"Exported {written} rows to {path}")
-        self.export_finished.emit(path, written)
-        return written
-
-    def export_raw(self, path: str, fmt: str) -> int:
-        """Query the shown range at 1 s buckets and write it in a worker with a progress
-        dialog; returns the task's generation.  export_finished fires when done."""
-        if self._shown is None or self._export_job is not None:
-            return 0
-        start, stop = self._shown.start, self._shown.stop
-        signals = [(robot, key) for robot, key, _ in self._shown.buckets.values()]
-        points = min(RAW_MAX_POINTS, max(1, int((stop - start).total_seconds()
-                                                // RAW_RESOLUTION_S)))
-        meta = self._metadata(start, stop, f"{RAW_RESOLUTION_S} s")
-        stop_event = threading.Event()
-        relay, store = self._relay, self._store
-        self._generation += 1
-        generation = self._generation
-
-        def progress(done: int, total: int | None) -> bool:
-            relay.progressed.emit(done, total or 0)
-            return not stop_event.is_set()
-
-        def work() -> int:
-            rows: list[ExportRow] = []
-            for robot, key in signals:
-                if stop_event.is_set():
-                    raise ExportCancelled("export cancelled")
-                rows.extend(rows_from_buckets(robot, key.measurement, key.field, key.series,
-                            store.query(robot, key.measurement, key.field, start, stop,
-                                        points, key.series)))
-            if fmt == "csv":
-                return write_csv(path, rows, total=len(rows), progress=progress)
-            return write_json(path, rows, metadata=meta, total=len(rows), progress=progress)
-
-        dialog = QProgressDialog("Exporting raw history…", "Cancel", 0, 0, self)
-        dialog.setWindowModality(Qt.WindowModality.WindowModal)
-        dialog.setMinimumDuration(300)
-        dialog.canceled.connect(stop_event.set)
-        self._relay.progressed.connect(self._on_export_progressed)
-        self._export_job = (generation, path, stop_event, dialog)
-        self._pool.start(_Task(generation, self._relay, work))
-        return generation
-
-    def cancel_export(self) -> None:
-        if self._export_job is not None:
-            self._export_job[2].set()
-
-    def _on_export_progressed(self, done: int, total: int) -> None:
-        if self._export_job is not None:
-            dialog = self._export_job[3]
-            dialog.setMaximum(total)
-            dialog.setValue(done)
-
-    def _finish_export(self) -> None:
-        if self._export_job is not None:
-            self._relay.progressed.disconnect(self._on_export_progressed)
-            dialog = self._export_job[3]
-            self._export_job = None
-            dialog.reset()
-            dialog.deleteLater()
-
-    def _on_export_done(self, written: object) -> None:
-        path = self._export_job[1] if self._export_job else ""
-        self._finish_export()
-        self.status.setText(f"Exported {written} rows to {path}")
-        self.export_finished.emit(path, int(written))  # type: ignore[call-overload]
 
     def shutdown(self) -> None:
         self.cancel_query()
         self.cancel_export()
         self._pool.waitForDone(5000)
+
+
+def _local(moment: datetime) -> str:
+    return moment.astimezone().strftime(TIME_FORMAT)
 
 
 def install_history_page(window: Any, history_store: HistoryStore, database: Any = None

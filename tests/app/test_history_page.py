@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QPalette
 
 from app.history_page import HistoryPage, signal_label
 from services.alerts.engine import AlertChange
@@ -18,8 +21,9 @@ from services.history.base import SeriesKey
 from services.history.sql_store import SqlHistoryStore
 from services.records.db import Database
 from services.records.migrate import upgrade
-from services.records.repositories import RobotRepository
+from services.records.repositories import RobotRepository, ThresholdRepository
 from services.wire.model import Measurement, Sample
+from widgets.time_range import local_zone_name
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 SPAN = timedelta(hours=1)
@@ -66,22 +70,25 @@ def page(qtbot, stores) -> Iterator[HistoryPage]:
     page.resize(1300, 700)
     page.show()
     qtbot.waitExposed(page)
+    qtbot.waitUntil(lambda: len(page.signal_tree.keys()) == 3, timeout=WAIT_MS)
     yield page
     page.shutdown()
 
 
 def show(qtbot, page: HistoryPage) -> None:
-    page.select(["r1"], [("r1", CPU), ("r1", SERVO3)])
+    page.select([("r1", CPU), ("r1", SERVO3)])
     page.set_custom_range(T0, T0 + SPAN)
     with qtbot.waitSignal(page.query_finished, timeout=WAIT_MS):
         page.show_button.click()
 
 
-def test_lists_robots_and_their_signals(page):
-    assert [page.robots.item(i).text() for i in range(page.robots.count())] == ["r1", "r2"]
-    page.select(["r1"], [])
-    labels = {page.signals.item(i).text() for i in range(page.signals.count())}
-    assert labels == {"r1 performance.cpu_percent", "r1 servos.temperature servo 3"}
+def test_tree_lists_robots_measurements_and_signals(page):
+    tree = page.signal_tree
+    assert set(tree.keys()) == {("r1", CPU), ("r1", SERVO3), ("r2", CPU)}
+    robots = [tree.tree.topLevelItem(i).text(0) for i in range(tree.tree.topLevelItemCount())]
+    assert robots == ["r1", "r2"]
+    assert tree.leaf_text(("r1", SERVO3)) == "temperature · servo 3"
+    assert tree.leaf_tooltip(("r1", SERVO3)) == "r1 servos.temperature servo 3 (°C)"
 
 
 def test_shown_series_equal_store_query(qtbot, page, stores):
@@ -115,7 +122,7 @@ def test_zoom_requeries_narrower_range(qtbot, page, stores):
     coarse = len(page.plot.series_data(signal_label("r1", CPU))[0])
     start, stop = T0 + timedelta(minutes=10), T0 + timedelta(minutes=15)
     with qtbot.waitSignal(page.plot.range_changed, timeout=WAIT_MS) as changed:
-        page.plot._plot.setXRange(start.timestamp(), stop.timestamp(), padding=0)  # as a zoom
+        page.plot.zoom_x(start, stop)
     low, high, width = changed.args
     assert high - low == pytest.approx(300, abs=1)
     with qtbot.waitSignal(page.query_finished, timeout=WAIT_MS):
@@ -129,7 +136,7 @@ def test_zoom_requeries_narrower_range(qtbot, page, stores):
 
 
 def test_cancelled_query_result_is_ignored(qtbot, page):
-    page.select(["r1"], [("r1", CPU)])
+    page.select([("r1", CPU)])
     page.run_query(T0, T0 + SPAN, 500)
     assert page.is_busy()
     page.cancel_query()
@@ -141,7 +148,7 @@ def test_cancelled_query_result_is_ignored(qtbot, page):
 
 
 def test_superseded_query_is_ignored(qtbot, page):
-    page.select(["r1"], [("r1", CPU)])
+    page.select([("r1", CPU)])
     page.run_query(T0, T0 + SPAN, 500)
     with qtbot.waitSignal(page.query_finished, timeout=WAIT_MS):
         page.run_query(T0, T0 + timedelta(minutes=1), 500)
@@ -171,9 +178,143 @@ def test_export_shown_and_raw(qtbot, page, tmp_path, stores):
     assert json.loads(open(json_path).read())["metadata"]["start"] == "2026-03-01T12:00:00Z"
 
 
-def test_preset_range_ends_now_and_custom_edits_follow_choice(page):
+def edit_time(edit) -> datetime:
+    return datetime.fromtimestamp(edit.dateTime().toSecsSinceEpoch(), UTC)
+
+
+def test_preset_fills_from_and_to(page):
     page.range_choice.setCurrentText("Last 1 h")
+    assert (edit_time(page.from_edit), edit_time(page.to_edit)) == (T0, T0 + SPAN)
     assert page.chosen_range() == (T0, T0 + SPAN)
-    assert not page.from_edit.isEnabled()
-    page.range_choice.setCurrentText("Custom…")
+    page.range_choice.setCurrentText("Last 7 d")
+    assert edit_time(page.from_edit) == T0 + SPAN - timedelta(days=7)
+    assert edit_time(page.to_edit) == T0 + SPAN
     assert page.from_edit.isEnabled() and page.from_edit.calendarPopup()
+
+
+def test_editing_from_switches_to_custom(qtbot, page):
+    page.range_choice.setCurrentText("Last 1 h")
+    page.from_edit.setFocus()
+    page.from_edit.setSelectedSection(page.from_edit.Section.HourSection)
+    qtbot.keyClick(page.from_edit, Qt.Key.Key_Down)  # the operator steps the hour back
+    assert page.range_choice.currentText() == "Custom…"
+    assert page.chosen_range() == (T0 - timedelta(hours=1), T0 + SPAN)
+
+
+def test_zone_is_named(page, monkeypatch):
+    assert page.time_range.zone_label.text() == f"Times in {local_zone_name(T0)}"
+    try:
+        monkeypatch.setenv("TZ", "UTC")
+        time.tzset()
+        assert local_zone_name(T0) == "UTC"
+        monkeypatch.setenv("TZ", "Europe/Berlin")
+        time.tzset()
+        assert local_zone_name(T0) == "local time, CET (UTC+01:00)"
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_tree_filter_narrows_the_signals_and_keeps_checks(page):
+    tree = page.signal_tree
+    page.select([("r1", CPU)])
+    tree.set_filter("servo")
+    assert tree.visible_keys() == [("r1", SERVO3)]
+    assert tree.tree.topLevelItem(1).isHidden()  # r2 has no servo: its branch goes
+    tree.set_filter("R2 cpu")  # every word, any case
+    assert tree.visible_keys() == [("r2", CPU)]
+    assert page.selected_signals() == [("r1", CPU)]  # hidden, still checked
+    tree.set_filter("")
+    assert len(tree.visible_keys()) == 3
+
+
+def test_two_units_make_two_axes(qtbot, page):
+    show(qtbot, page)
+    assert page.plot.units() == ["%", "°C"]
+    assert [page.plot.axis_label(unit) for unit in ("%", "°C")] == ["%", "°C"]
+    low, high = page.plot.y_range("°C")  # servo 40..46 °C, not stretched to the CPU's 80 %
+    assert 38 < low < 40 and 46 < high < 48
+
+
+def test_empty_range_says_no_data(qtbot, page):
+    page.select([("r1", CPU)])
+    page.set_custom_range(T0 - timedelta(days=2), T0 - timedelta(days=1))
+    with qtbot.waitSignal(page.query_finished, timeout=WAIT_MS):
+        page.show_button.click()
+    assert page.plot.message().startswith("No data in this range")
+    assert page.plot.units() == [] and page.plot.series_keys() == []
+    assert not page.fit_button.isEnabled()
+    assert page.plot.x_range() == pytest.approx(((T0 - timedelta(days=2)).timestamp(),
+                                                 (T0 - timedelta(days=1)).timestamp()), abs=1)
+    show(qtbot, page)  # data again: the message goes
+    assert page.plot.message() == ""
+
+
+def test_fit_scales_to_the_data_range(qtbot, page):
+    page.select([("r1", CPU)])
+    page.set_custom_range(T0 - timedelta(hours=2), T0 + SPAN + timedelta(hours=3))
+    with qtbot.waitSignal(page.query_finished, timeout=WAIT_MS):
+        page.show_button.click()
+    # the data covers a sixth of the range: fitted, then re-queried at the finer resolution
+    with qtbot.waitSignal(page.query_finished, timeout=WAIT_MS):
+        pass
+    shown = page.shown()
+    assert abs(shown.start - T0) < timedelta(minutes=2)
+    assert abs(shown.stop - (T0 + SPAN)) < timedelta(minutes=2)
+    _, mins, _, maxs = page.plot.series_data(signal_label("r1", CPU))
+    low, high = page.plot.y_range("%")
+    assert mins.min() - 5 < low < mins.min() and maxs.max() < high < maxs.max() + 5
+    # the operator zooms out far; Fit brings the data back
+    page.plot._panels["%"].setYRange(-500, 500, padding=0)
+    page.plot.set_x_range(T0 - timedelta(days=3), T0 + timedelta(days=3))
+    page.fit_button.click()
+    assert page.plot.y_range("%") == pytest.approx((low, high), abs=1)
+    x_low, x_high = page.plot.x_range()
+    assert abs(x_low - T0.timestamp()) < 120 and abs(x_high - (T0 + SPAN).timestamp()) < 120
+
+
+def test_threshold_lines_for_a_cpu_signal(qtbot, page, stores):
+    show(qtbot, page)  # seeded globals: cpu 70/90, servo_temp 60/75; one metric per axis
+    assert page.plot.thresholds("%") == [(70, "warning"), (90, "critical")]
+    assert page.plot.thresholds("°C") == [(60, "warning"), (75, "critical")]
+    # servo data is 40..46 °C: the fitted view leaves the lines out, and says so
+    assert page.plot.threshold_hint("°C") == "warning 60 °C above; critical 75 °C above"
+    assert page.plot.threshold_hint("%") == "critical 90 % above"  # the CPU peaks near 80
+    _, database = stores
+    with database.session() as session:
+        ThresholdRepository(session).set("cpu", 50, 60, robot_id="r1")
+    page.select([("r1", CPU), ("r2", CPU)])  # r1's own limits differ from r2's: no line
+    with qtbot.waitSignal(page.query_finished, timeout=WAIT_MS):
+        page.show_button.click()
+    assert page.plot.thresholds("%") == []
+    page.select([("r1", CPU)])
+    with qtbot.waitSignal(page.query_finished, timeout=WAIT_MS):
+        page.show_button.click()
+    assert page.plot.thresholds("%") == [(50, "warning"), (60, "critical")]
+
+
+def test_long_marker_labels_are_elided_with_a_tooltip(qtbot, page, stores):
+    _, database = stores
+    title = "Servo 3 temperature critical on the left ankle of the robot"
+    with database.session() as session:
+        AlertStore(session).apply(AlertChange(
+            kind="raised", robot_id="r1", alert_type="servo", source="servo_3",
+            severity="critical", value=80.0, threshold=75.0, title=title,
+            message="servo hot", at=T0 + timedelta(minutes=55), details={}))
+    show(qtbot, page)
+    labels = dict(page.plot.marker_labels())
+    long = next(text for text in labels if "Servo 3" in text)
+    assert long.endswith("…") and len(long) <= 36 and title in labels[long]
+
+
+def test_plot_follows_a_dark_palette(qtbot, page):
+    show(qtbot, page)
+    dark = QPalette(page.palette())
+    dark.setColor(QPalette.ColorRole.Base, QColor("#17181a"))
+    dark.setColor(QPalette.ColorRole.Window, QColor("#202124"))
+    dark.setColor(QPalette.ColorRole.Text, QColor("#e8eaed"))
+    page.setPalette(dark)
+    qtbot.wait(50)
+    image = page.plot.grab().toImage()
+    corner = image.pixelColor(image.width() - 5, 5)
+    assert corner.lightnessF() < 0.2  # the chart background, not white
