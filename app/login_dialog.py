@@ -53,6 +53,9 @@ ERROR_COLOURS = ("#c5221f", "#f28b82")
 HINT_COLOUR = "#6b6b6b"
 
 Authenticate = Callable[[str, str], AuthUser]
+# Opens the connection settings over the dialog; True when they were saved (and the
+# next `authenticate` uses them).
+OpenSettings = Callable[[QWidget], bool]
 
 
 def keyring_name(username: str) -> str:
@@ -83,13 +86,15 @@ class LoginDialog(QDialog):
 
     def __init__(self, authenticate: Authenticate, settings: QSettings,
                  parent: QWidget | None = None, *, notice: str | None = None,
-                 retry_delay_base_s: float = RETRY_DELAY_BASE_S) -> None:
+                 retry_delay_base_s: float = RETRY_DELAY_BASE_S,
+                 open_settings: OpenSettings | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Sign in - TonyPi Console")
         self.setWindowIcon(app_icon())
         self.setMinimumWidth(MIN_WIDTH_PX)
         self._authenticate = authenticate
         self._settings = settings
+        self._open_settings = open_settings
         self._retry_delay_base_s = retry_delay_base_s
         self._user: AuthUser | None = None
         self._failed_attempts = 0
@@ -200,6 +205,15 @@ class LoginDialog(QDialog):
         self.sign_in_button.setDefault(True)
         self.buttons.accepted.connect(self._on_sign_in_requested)
         self.buttons.rejected.connect(self.reject)
+        self.settings_button = None
+        if self._open_settings is not None:
+            # A wrong database host must not lock the operator out: the way to fix it is
+            # right here, not behind a sign-in it prevents.
+            self.settings_button = self.buttons.addButton(
+                "Connection settings...", QDialogButtonBox.ButtonRole.ResetRole)
+            self.settings_button.setObjectName("connection_settings")
+            self.settings_button.setAutoDefault(False)
+            self.settings_button.clicked.connect(self._on_settings_clicked)
         layout.addWidget(self.buttons)
 
     def _restore(self) -> None:
@@ -306,8 +320,21 @@ class LoginDialog(QDialog):
             return
         logger.warning("sign-in could not be checked: %s", error)
         # Not a failed attempt: the server, not the user, is at fault.
-        self._error_text = f"Cannot check the password right now: {error or 'no user returned'}"
+        self._error_text = ("Cannot check the password right now: "
+                            f"{str(error or 'no user returned').rstrip('.')}.")
+        if self._open_settings is not None:
+            self._error_text += " If the server is wrong, fix it in Connection settings."
         self._show_error(self._error_text, self._countdown_suffix())
+
+    def _on_settings_clicked(self) -> None:
+        if self._busy or self._open_settings is None:
+            return
+        if self._open_settings(self):
+            self._error_text = ""
+            self._show_error("")
+            self.notice_label.setText("Connection settings saved: signing in now uses them.")
+            self.notice_label.setVisible(True)
+            (self.password_edit if self.username_edit.text() else self.username_edit).setFocus()
 
     def _countdown_suffix(self) -> str:
         remaining = self._retry_at - time.monotonic()
@@ -326,6 +353,8 @@ class LoginDialog(QDialog):
                                             or self._keyring_usable))
         self.sign_in_button.setEnabled(not busy and time.monotonic() >= self._retry_at)
         self.sign_in_button.setText("Signing in..." if busy else "Sign in")
+        if self.settings_button is not None:
+            self.settings_button.setEnabled(not busy)
 
     def _show_error(self, text: str, suffix: str = "") -> None:
         self.error_label.setText(f'<span style="color:{self._error_colour}">'

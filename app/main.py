@@ -24,6 +24,7 @@ from app.theme import apply_theme
 from services.auth import AuthUser
 from services.live.feed import LiveFeed
 from services.live.fleet import FleetState
+from services.live.pipeline import PipelineMonitor
 from services.mqtt_session import MqttSession
 from services.records.db import Database
 from services.records.errors import RecordsUnavailable
@@ -35,6 +36,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 PROFILES_FILE = "connections.toml"
+# paho's default 30 s keepalive leaves a half-open connection (a cable pulled, a server
+# frozen) looking "connected" for up to 45 s; 10 s notices it within 15 s.
+CONSOLE_KEEPALIVE_S = 10
+DIAGNOSIS_TIMEOUT_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -59,18 +64,19 @@ def _profile_store():
     return ProfileStore(folder / PROFILES_FILE)
 
 
-def _open_settings_dialog(parent=None) -> bool:
+def _open_settings_dialog(store, parent=None) -> bool:
+    """The settings dialog on `store`: the caller's own copy, so what is saved is what
+    the caller reads next (a second store read before the save would still be empty)."""
     from app.settings_dialog import SettingsDialog
 
-    dialog = SettingsDialog(_profile_store(), parent=parent)
+    dialog = SettingsDialog(store, parent=parent)
     return dialog.exec() == QDialog.DialogCode.Accepted
 
 
-def _lab_endpoint() -> Endpoint | None:
-    store = _profile_store()
-    if not store.is_configured() and not _open_settings_dialog():
-        return None
+def _endpoint_of(store) -> Endpoint | None:
     profile = store.active()
+    if profile is None:
+        return None
     password = store.secret(profile.name, "mqtt") if profile.mqtt.username else None
     return Endpoint(profile.mqtt.host, profile.mqtt.port, profile.mqtt.tls,
                     profile.mqtt.username, password, label=profile.name,
@@ -81,19 +87,69 @@ def _lab_endpoint() -> Endpoint | None:
                                   if profile.influx.url else None))
 
 
-def _sign_in(database: Database, notice: str | None = None,
-             auto: tuple[str, str] | None = None) -> AuthUser | None:
-    """The console opens with a sign-in; `auto` signs in unattended (demo smoke runs)."""
-    def authenticate(username: str, password: str) -> AuthUser:
-        with database.session() as session:
-            return UserRepository(session).authenticate(username, password)
+class LabConnection:
+    """The active profile's endpoint and records database.  The sign-in's "Connection
+    settings..." may replace both; sign-in then uses the new ones without a restart."""
 
+    def __init__(self, store) -> None:
+        self.store = store
+        self.endpoint: Endpoint | None = None
+        self.database: Database | None = None
+
+    def first_start(self, parent=None) -> bool:
+        """On first start the settings open; False if the operator cancelled them."""
+        if not self.store.is_configured() and not _open_settings_dialog(self.store, parent):
+            return False
+        self.load()
+        return self.endpoint is not None
+
+    def load(self) -> None:
+        if self.database is not None:
+            self.database.dispose()
+        self.endpoint = _endpoint_of(self.store)
+        records_url = self.endpoint.records_url if self.endpoint else None
+        self.database = None if records_url is None else Database(
+            records_url, password=self.endpoint.records_password)
+
+    def open_settings(self, parent=None) -> bool:
+        # The sign-in disables this button while a check runs: no thread uses the old
+        # database when it is disposed.
+        if not _open_settings_dialog(self.store, parent):
+            return False
+        self.load()
+        return True
+
+    def authenticate(self, username: str, password: str) -> AuthUser:
+        from services.connection_check import records_failure_text
+
+        database, endpoint = self.database, self.endpoint
+        if database is None or endpoint is None:
+            raise RecordsUnavailable("the connection profile names no PostgreSQL server, "
+                                     "where users and alerts live")
+        try:
+            with database.session() as session:
+                return UserRepository(session).authenticate(username, password)
+        except RecordsUnavailable as exc:
+            raise RecordsUnavailable(records_failure_text(endpoint.profile.postgres,
+                                                          exc)) from exc
+
+
+def _sign_in(authenticate, notice: str | None = None,
+             auto: tuple[str, str] | None = None, open_settings=None) -> AuthUser | None:
+    """The console opens with a sign-in; `auto` signs in unattended (demo smoke runs)."""
     if auto is not None:
         return authenticate(*auto)
     from app.login_dialog import LoginDialog
 
-    dialog = LoginDialog(authenticate, QSettings(), notice=notice)
+    dialog = LoginDialog(authenticate, QSettings(), notice=notice, open_settings=open_settings)
     return dialog.user if dialog.exec() == QDialog.DialogCode.Accepted else None
+
+
+def _database_authenticator(database: Database):
+    def authenticate(username: str, password: str) -> AuthUser:
+        with database.session() as session:
+            return UserRepository(session).authenticate(username, password)
+    return authenticate
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -106,6 +162,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="close after S seconds (demos, screenshots, smoke tests)")
     parser.add_argument("--screenshot", type=Path, metavar="PNG",
                         help="with --run-for: save a screenshot of the window just before closing")
+    parser.add_argument("--color-scheme", choices=("system", "light", "dark"),
+                        default="system", help="light or dark palette (default: "
+                        "$TONYPI_COLOR_SCHEME, else the system's; under Xvfb there is none, "
+                        "so light)")
     parser.add_argument("--open", default="", metavar="ROBOTS",
                         help="comma-separated robot ids whose live page opens at start")
     return parser
@@ -118,7 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("TonyPi Console")
     app.setOrganizationName("TonyPi")
-    apply_theme(app)
+    # "system" defers to $TONYPI_COLOR_SCHEME, then the desktop (app/theme.py).
+    apply_theme(app, None if args.color_scheme == "system" else args.color_scheme)
 
     stack = None
     if args.demo:
@@ -133,35 +194,34 @@ def main(argv: list[str] | None = None) -> int:
         logger.warning("demo account: user %r, password %r", *demo_login)
         notice = (f"Demo account: user <b>{demo_login[0]}</b>, "
                   f"password <b>{demo_login[1]}</b> (also printed in the terminal).")
-        user = _sign_in(database, notice, auto=demo_login if args.run_for else None)
+        user = _sign_in(_database_authenticator(database), notice,
+                        auto=demo_login if args.run_for else None)
     else:
-        endpoint = _lab_endpoint()
-        if endpoint is None:
+        lab = LabConnection(_profile_store())
+        if not lab.first_start():
             return 1
-        if endpoint.records_url is None:
-            QMessageBox.critical(None, "TonyPi Console", "The connection profile names no "
-                                 "PostgreSQL server; users and alerts live there.")
-            return 1
-        database = Database(endpoint.records_url, password=endpoint.records_password)
-        try:
-            user = _sign_in(database)
-        except RecordsUnavailable as exc:
-            QMessageBox.critical(None, "TonyPi Console", f"Cannot reach the records: {exc}")
-            return 1
+        user = _sign_in(lab.authenticate, open_settings=lab.open_settings)
+        endpoint, database = lab.endpoint, lab.database
     if user is None:
         if stack is not None:
             stack.stop()
+        elif database is not None:
+            database.dispose()
         return 1
 
     session = MqttSession(endpoint.host, endpoint.port,
                           client_id=f"tonypi-console-{uuid.uuid4().hex[:8]}",
                           username=endpoint.username, password=endpoint.password,
-                          tls=endpoint.tls)
+                          tls=endpoint.tls, keepalive_s=CONSOLE_KEEPALIVE_S)
     fleet = FleetState()
-    feed = LiveFeed(session, fleet)
+    feed = LiveFeed(session, fleet, diagnose=_broker_diagnosis(endpoint))
+    pipeline = PipelineMonitor()
+    pipeline.attach(session)
     window = MainWindow(fleet, feed, title_suffix=f"{endpoint.label} - {user.username} "
                                                   f"({user.role})",
-                        open_settings=None if args.demo else lambda: _on_settings(window))
+                        open_settings=None if args.demo else lambda: _on_settings(window),
+                        pipeline=pipeline)
+    window.fleet_view.set_broker(f"{endpoint.host}:{endpoint.port}")  # for the empty state
     from app.alerts_page import install_alerts_page
 
     history_store = _open_history(stack, endpoint, window)
@@ -183,13 +243,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.run_for:
         QTimer.singleShot(int(args.run_for * 1000), lambda: _finish(window, args.screenshot))
     # Ctrl+C in the terminal closes the window like the Quit action does.
-    signal.signal(signal.SIGINT, lambda *_: window.close())
+    previous_sigint = signal.signal(signal.SIGINT, lambda *_: window.close())
     keepalive = QTimer()
     keepalive.start(250)  # lets Python see signals while Qt's loop runs
     keepalive.timeout.connect(lambda: None)
     try:
         return app.exec()
     finally:
+        signal.signal(signal.SIGINT, previous_sigint)
         for page in (getattr(window, "jobs_page", None), getattr(window, "logs_page", None)):
             if page is not None:
                 page.stop()
@@ -198,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
             if page is not None:
                 page.shutdown()
         feed.stop()
+        pipeline.detach()
         session.stop()
         if stack is not None:
             stack.stop()
@@ -208,11 +270,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _install_record_pages(window: MainWindow, database: Database) -> None:
+    from app.fleet_records import install_fleet_records
     from app.jobs_page import install_jobs_page
     from app.logs_page import install_logs_page
 
     install_jobs_page(window, database=database)
     install_logs_page(window, database=database)
+    install_fleet_records(window, database)
 
 
 def _open_history(stack, endpoint: Endpoint, window: MainWindow):
@@ -240,8 +304,22 @@ def _finish(window: MainWindow, screenshot: Path | None) -> None:
     window.close()
 
 
+def _broker_diagnosis(endpoint: Endpoint):
+    """A one-off connection the way the session makes it, to say why the broker is away
+    (paho's own reason is "Unspecified error" for a refused login and a cut alike)."""
+    from services.connection_check import check_mqtt
+    from services.connection_profile import MqttProfile
+
+    profile = MqttProfile(endpoint.host, endpoint.port, endpoint.tls, endpoint.username)
+
+    def diagnose() -> tuple[bool, str]:
+        result = check_mqtt(profile, endpoint.password, DIAGNOSIS_TIMEOUT_S)
+        return result.ok, result.message
+    return diagnose
+
+
 def _on_settings(window: MainWindow) -> None:
-    if _open_settings_dialog(window):
+    if _open_settings_dialog(_profile_store(), window):
         QMessageBox.information(window, "Connection settings",
                                 "Saved. Restart the console to connect with the new settings.")
 

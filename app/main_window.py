@@ -14,16 +14,26 @@ from datetime import UTC, datetime
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QTabWidget, QWidget
+from PySide6.QtWidgets import (
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.theme import app_icon
-from services.live.feed import LiveFeed
+from services.live.feed import LiveFeed, broker_status
 from services.live.fleet import FleetState
 from services.live.model import SignalKey
+from services.live.pipeline import PipelineMonitor
 from services.wire.topics import is_valid_robot_id
+from widgets.banner import Banner
 from widgets.fleet_model import FleetTableModel
 from widgets.fleet_view import FleetView
 from widgets.live_page import LivePage
+from widgets.pipeline_indicator import DOWN_COLOURS, WAIT_COLOURS, PipelineIndicator
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +42,9 @@ FLEET_REFRESH_EVERY_TICKS = 5  # the overview at 5 Hz is plenty for people
 HISTORY_MESSAGE_MS = 8000
 STALE_CHECK_EVERY_TICKS = 25  # staleness changes slowly; re-check once a second
 SETTINGS_GROUP = "main_window"
+SAMPLE_AGE_RED_S = 10.0  # robots report about every second: 10 s without a sample is news
+NO_INGEST_TEXT = ("No ingest is running: nothing is being stored and no alerts can be "
+                  "raised.")
 
 
 def settle_heap() -> None:
@@ -53,10 +66,12 @@ class MainWindow(QMainWindow):
 
     def __init__(self, fleet: FleetState, feed: LiveFeed, *, title_suffix: str = "",
                  open_settings: Callable[[], None] | None = None,
-                 settings: QSettings | None = None) -> None:
+                 settings: QSettings | None = None,
+                 pipeline: PipelineMonitor | None = None) -> None:
         super().__init__()
         self.fleet = fleet
         self.feed = feed
+        self.pipeline = pipeline
         self._settings = settings or QSettings()
         self._open_settings = open_settings
         self.setWindowTitle("TonyPi Console" + (f" - {title_suffix}" if title_suffix else ""))
@@ -71,11 +86,23 @@ class MainWindow(QMainWindow):
         self.tabs.setDocumentMode(True)
         self.add_fixed_tab(self.fleet_view, "Fleet")
         self.tabs.tabCloseRequested.connect(self._on_tab_close_requested)
-        self.setCentralWidget(self.tabs)
+        self.broker_banner = Banner("broker_banner", "Connection settings..."
+                                    if open_settings is not None else None)
+        if open_settings is not None:
+            self.broker_banner.action_clicked.connect(open_settings)
+        self.pipeline_banner = Banner("pipeline_banner")
+        central = QWidget()
+        column = QVBoxLayout(central)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        for widget in (self.broker_banner, self.pipeline_banner, self.tabs):
+            column.addWidget(widget)
+        self.setCentralWidget(central)
         self._build_status_bar()
         self._build_menus()
 
         self._tick = 0
+        self._pipeline_heard = False  # connected since the reports were last listened to
         self.live_history = None  # see set_history_store
         self._page_keys_cache: dict[LivePage, tuple[int, list[SignalKey]]] = {}
         self._heap_mark: tuple[int, int] | None = None  # see _settle_new_objects
@@ -93,6 +120,9 @@ class MainWindow(QMainWindow):
         self.age_label = QLabel("no data yet")
         for label in (self.broker_label, self.rate_label, self.age_label):
             self.statusBar().addPermanentWidget(label)
+        self.pipeline_indicator = PipelineIndicator()
+        self.pipeline_indicator.setVisible(self.pipeline is not None)
+        self.statusBar().addPermanentWidget(self.pipeline_indicator)
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
@@ -240,18 +270,46 @@ class MainWindow(QMainWindow):
 
     def _refresh_status_bar(self, now: float) -> None:
         stats = self.feed.stats()
-        if stats.state == "connected":
-            text = "Broker: connected"
-        elif stats.state == "reconnecting" and stats.next_retry_at:
-            text = f"Broker: reconnecting, next try in {max(stats.next_retry_at - now, 0):.0f} s"
+        broker = broker_status(stats, now)
+        dark = self.palette().color(self.palette().ColorRole.Window).lightness() < 128
+        colours = {"ok": "", "warning": WAIT_COLOURS[dark], "error": DOWN_COLOURS[dark]}
+        self.broker_label.setText(broker.line)
+        _set_colour(self.broker_label, colours[broker.level])
+        if broker.banner:
+            self.broker_banner.show_message(broker.level, broker.banner)
         else:
-            text = f"Broker: {stats.state}"
-        self.broker_label.setText(text)
+            self.broker_banner.clear()
         # A sample is one value of one signal, as the benchmark counts them.
         self.rate_label.setText(f"{stats.messages_per_s:,.0f} msg/s, "
                                 f"{stats.values_per_s:,.0f} samples/s")
         age = stats.newest_sample_age_s
         self.age_label.setText("no data yet" if age is None else f"freshest sample {age:.1f} s old")
+        _set_colour(self.age_label, colours["error"] if age is not None
+                    and age > SAMPLE_AGE_RED_S else "")
+        self._refresh_pipeline(stats.state == "connected", now)
+
+    def _refresh_pipeline(self, broker_connected: bool, now: float) -> None:
+        if self.pipeline is None:
+            return
+        if not broker_connected:
+            # Health reports come through the broker: without it nothing can be said.
+            self._pipeline_heard = False
+            self.pipeline_indicator.set_status(None, "no broker")
+            self.pipeline_banner.clear()
+            return
+        if not self._pipeline_heard:
+            # (Re)connected: the retained reports are on their way; give them time.
+            self._pipeline_heard = True
+            self.pipeline.restart_grace(now)
+        status = self.pipeline.status(now)
+        self.pipeline_indicator.set_status(status)
+        if status.no_ingest:
+            down = [item for item in status.instances if not item.up]
+            detail = ("; ".join(f"{item.instance}: {item.why_down}" for item in down)
+                      if down else "no ingest instance has reported")
+            self.pipeline_banner.show_message("error", f"{NO_INGEST_TEXT} ({detail})")
+        else:
+            self.pipeline_banner.clear()
 
     # -- persistence -------------------------------------------------------------------
     def _restore(self) -> None:
@@ -283,3 +341,9 @@ class MainWindow(QMainWindow):
         gc.unfreeze()
         self.save_state()
         super().closeEvent(event)
+
+
+def _set_colour(label: QLabel, colour: str) -> None:
+    style = f"color: {colour}; font-weight: bold;" if colour else ""
+    if label.styleSheet() != style:
+        label.setStyleSheet(style)

@@ -310,4 +310,37 @@ def check_postgres(profile: PostgresProfile, password: str | None, timeout_s: fl
                        f"database {profile.database!r} as {user!r}", time.monotonic() - start)
 
 
-__all__ = ["CheckResult", "check_influx", "check_mqtt", "check_postgres"]
+def records_failure_text(profile: PostgresProfile, error: BaseException | str,
+                         timeout_s: float = DEFAULT_TIMEOUT_S) -> str:
+    """A records-database failure (RecordsUnavailable, a driver error or its text) in the
+    operator's words: "cannot reach PostgreSQL at host:port: connection refused" rather
+    than libpq's paragraph.  Unknown failures keep the driver's first sentence."""
+    text = " ".join(str(error).split())
+    text = text.removeprefix("records database unavailable: ")
+    lowered = text.lower()
+    where = f"{profile.host}:{profile.port}"
+    reach = f"cannot reach PostgreSQL at {where}"
+    user = profile.user or "(your login name)"
+    if "password authentication failed" in lowered:
+        return f"password authentication failed for user {user} on {where}"
+    if "no password supplied" in lowered or "fe_sendauth" in lowered:
+        return (f"PostgreSQL at {where} wants a password for user {user}, and none is "
+                "stored for this profile")
+    if "connection refused" in lowered:
+        return f"{reach}: connection refused (is the server running, is the port right?)"
+    if "timeout expired" in lowered or "timed out" in lowered:
+        return f"{reach}: timed out (wrong host, or a firewall in the way?)"
+    if "resolve host" in lowered or "translate host name" in lowered or \
+            "name or service not known" in lowered:
+        return f"{reach}: unknown host {profile.host!r} (check the host name)"
+    if "role" in lowered and "does not exist" in lowered:
+        return f"PostgreSQL at {where} has no user {user}"
+    if "database" in lowered and "does not exist" in lowered:
+        return f"PostgreSQL at {where} has no database {profile.database!r}"
+    if "no route to host" in lowered or "network is unreachable" in lowered:
+        return f"{reach}: no route to host"
+    return _postgres_failure(text, profile, timeout_s)
+
+
+__all__ = ["CheckResult", "check_influx", "check_mqtt", "check_postgres",
+           "records_failure_text"]

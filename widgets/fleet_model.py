@@ -19,7 +19,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 from PySide6.QtGui import QFont, QGuiApplication, QPalette
 
 from services.live.model import Health, JobProgress, RobotSnapshot
-from widgets.status_badge import health_icon
+from widgets.status_badge import health_icon, level_background
 
 logger = logging.getLogger(__name__)
 
@@ -35,18 +35,20 @@ SECONDS_PER_DAY = 86400
 class Column(IntEnum):
     ROBOT = 0
     STATUS = 1
-    BATTERY = 2
-    CPU = 3
-    CPU_TEMP = 4
-    HOTTEST_SERVO = 5
-    JOB = 6
-    ALERTS = 7
-    LAST_SEEN = 8
+    REASONS = 2
+    BATTERY = 3
+    CPU = 4
+    CPU_TEMP = 5
+    HOTTEST_SERVO = 6
+    JOB = 7
+    ALERTS = 8
+    LAST_SEEN = 9
 
 
 HEADERS: dict[Column, str] = {
     Column.ROBOT: "Robot",
     Column.STATUS: "Status",
+    Column.REASONS: "Reasons",
     Column.BATTERY: "Battery %",
     Column.CPU: "CPU %",
     Column.CPU_TEMP: "CPU temp °C",
@@ -57,17 +59,29 @@ HEADERS: dict[Column, str] = {
 }
 HEADER_TOOLTIPS: dict[Column, str] = {
     Column.STATUS: "Worst of the robot's signals: OK < WARN < ERROR < STALE < OFFLINE",
-    Column.ALERTS: "Unacknowledged alerts",
+    Column.REASONS: "Why the robot is not OK, worst first",
+    Column.ALERTS: "Unacknowledged alerts, then open (unresolved) ones per the records",
     Column.LAST_SEEN: "Time since the robot's last message",
 }
 NUMERIC_COLUMNS = frozenset({Column.BATTERY, Column.CPU, Column.CPU_TEMP, Column.ALERTS,
                              Column.LAST_SEEN})
+# The metric type (alert_thresholds.metric_type) whose level colours each value column.
+COLUMN_METRICS: dict[Column, str] = {
+    Column.BATTERY: "battery",
+    Column.CPU: "cpu",
+    Column.CPU_TEMP: "temperature",
+    Column.HOTTEST_SERVO: "servo_temp",
+}
+REASONS_SEPARATOR = "; "
+# Robots nobody is hearing from: their values (if any) are old, so they recede.
+SILENT_HEALTH = frozenset({Health.OFFLINE, Health.UNKNOWN})
 
 
 @dataclass(frozen=True, slots=True)
 class Cell:
     text: str
     sort: Any  # float | int | str | None
+    level: Health = Health.OK  # WARN/ERROR: the value is past its threshold (tinted)
 
 
 def format_age(seconds: float | None) -> str:
@@ -125,6 +139,13 @@ def _age_seconds(last_seen: datetime | None, now: datetime) -> float | None:
     return max((now - last_seen).total_seconds(), 0.0)
 
 
+def format_alerts(unacknowledged: int, open_alerts: int | None) -> str:
+    """'2' unacknowledged; '2 · 5 open' once the records said how many are unresolved."""
+    if not open_alerts:
+        return str(unacknowledged)
+    return f"{unacknowledged} · {open_alerts} open"
+
+
 def render_row(snapshot: RobotSnapshot, now: datetime) -> tuple[Cell, ...]:
     """Every cell of one row as the operator sees it, in Column order."""
     hottest = snapshot.hottest_servo
@@ -133,6 +154,8 @@ def render_row(snapshot: RobotSnapshot, now: datetime) -> tuple[Cell, ...]:
     cells = {
         Column.ROBOT: Cell(snapshot.robot_id, snapshot.robot_id.casefold()),
         Column.STATUS: Cell(snapshot.health.name, int(snapshot.health)),
+        Column.REASONS: Cell(REASONS_SEPARATOR.join(snapshot.reasons),
+                             REASONS_SEPARATOR.join(snapshot.reasons).casefold() or None),
         Column.BATTERY: _number(snapshot.battery_percent, 0),
         Column.CPU: _number(snapshot.cpu_percent, 0),
         Column.CPU_TEMP: _number(snapshot.cpu_temperature, 1),
@@ -141,9 +164,15 @@ def render_row(snapshot: RobotSnapshot, now: datetime) -> tuple[Cell, ...]:
             else Cell(f"{hottest[0]} {hottest[1]:.1f} °C", round(hottest[1], 1))),
         Column.JOB: Cell(format_job(snapshot.job),
                          None if percent is None else round(percent)),
-        Column.ALERTS: Cell(str(snapshot.unacknowledged_alerts), snapshot.unacknowledged_alerts),
+        Column.ALERTS: Cell(format_alerts(snapshot.unacknowledged_alerts, snapshot.open_alerts),
+                            snapshot.unacknowledged_alerts),
         Column.LAST_SEEN: Cell(format_age(age), None if age is None else int(age)),
     }
+    if snapshot.health not in SILENT_HEALTH:  # old values of a silent robot: no alarm colour
+        for column, metric in COLUMN_METRICS.items():
+            level = snapshot.levels.get(metric, Health.OK)
+            if level is not Health.OK and cells[column].sort is not None:
+                cells[column] = Cell(cells[column].text, cells[column].sort, level)
     return tuple(cells[column] for column in Column)
 
 
@@ -260,11 +289,15 @@ class FleetTableModel(QAbstractTableModel):
             return snapshot.robot_id
         if role == Qt.ItemDataRole.TextAlignmentRole and column in NUMERIC_COLUMNS:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        if role == Qt.ItemDataRole.FontRole and column == Column.ALERTS:
-            if snapshot.unacknowledged_alerts:
-                font = QFont()
-                font.setBold(True)
-                return font
+        level = self._cells[row][column].level
+        if role == Qt.ItemDataRole.BackgroundRole:
+            return level_background(level)
+        if role == Qt.ItemDataRole.FontRole and (
+                level is not Health.OK
+                or column == Column.ALERTS and snapshot.unacknowledged_alerts):
+            font = QFont()
+            font.setBold(True)
+            return font
         if role == Qt.ItemDataRole.ForegroundRole:
             return self._foreground(snapshot, column, self._cells[row][column])
         return None
@@ -274,7 +307,7 @@ class FleetTableModel(QAbstractTableModel):
         # so the table reads in light and dark themes alike.
         muted = (cell.sort is None and column != Column.JOB
                  or column == Column.ALERTS and not snapshot.unacknowledged_alerts
-                 or snapshot.health == Health.OFFLINE and column != Column.STATUS)
+                 or snapshot.health in SILENT_HEALTH and column != Column.STATUS)
         if muted:
             return QGuiApplication.palette().color(QPalette.ColorRole.PlaceholderText)
         return None
@@ -285,7 +318,7 @@ class FleetTableModel(QAbstractTableModel):
             if snapshot.legacy:
                 lines.append("legacy wire format (no last will: goes STALE, then OFFLINE)")
             return "\n".join(lines)
-        if column == Column.STATUS:
+        if column in (Column.STATUS, Column.REASONS):
             lines = [snapshot.health.name, *snapshot.reasons]
             if snapshot.stale_signals:
                 lines.append("stale: " + ", ".join(snapshot.stale_signals))
@@ -302,6 +335,15 @@ class FleetTableModel(QAbstractTableModel):
                 job.task_name or "Job", f"status: {job.status}",
                 None if job.items_total is None
                 else f"items: {job.items_done or 0} of {job.items_total}"]))
+        if column in COLUMN_METRICS and self._cells[self._rows[snapshot.robot_id]][column].level:
+            level = self._cells[self._rows[snapshot.robot_id]][column].level
+            return ("past its critical threshold" if level is Health.ERROR
+                    else "past its warning threshold")
+        if column == Column.ALERTS:
+            text = f"{snapshot.unacknowledged_alerts} unacknowledged"
+            if snapshot.open_alerts is not None:
+                text += f"\n{snapshot.open_alerts} open (unresolved) per the records"
+            return text
         if column == Column.LAST_SEEN:
             if snapshot.last_seen is None:
                 return "no message received yet"

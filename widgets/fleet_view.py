@@ -14,10 +14,11 @@ from PySide6.QtCore import (
     Qt,
     Signal,
 )
-from PySide6.QtGui import QIcon, QKeyEvent
+from PySide6.QtGui import QIcon, QKeyEvent, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
+    QLabel,
     QLineEdit,
     QStyle,
     QStyledItemDelegate,
@@ -34,6 +35,9 @@ from widgets.status_badge import badge_size, paint_badge
 logger = logging.getLogger(__name__)
 
 FILTER_PLACEHOLDER = "Filter robots..."
+EMPTY_TEXT = "No robots yet: waiting for the first message from the broker"
+EMPTY_TEXT_WITH_BROKER = "No robots yet: waiting for the first message on broker {broker}"
+NO_MATCH_TEXT = "No robot matches \u201c{needle}\u201d"
 ROW_PADDING_PX = 10
 CELL_PADDING_PX = 28
 CELL_MARGIN_PX = 8
@@ -41,13 +45,14 @@ CELL_MARGIN_PX = 8
 # depend on the first robots that happen to arrive.
 COLUMN_SAMPLE_TEXT: dict[Column, str] = {
     Column.ROBOT: "tonypi_raspberrypi_01",  # real ids: tonypi_<hostname>
-    Column.STATUS: "OFFLINE__",
+    Column.STATUS: "UNKNOWN__",
+    Column.REASONS: "servo_11 62.3 C >= 60; cpu 72.0 % >= 70",
     Column.BATTERY: "100",
     Column.CPU: "100",
     Column.CPU_TEMP: "100.0",
     Column.HOTTEST_SERVO: "servo_16 100.0 °C",
     Column.JOB: "Sort parcels 10/10 100%",
-    Column.ALERTS: "99",
+    Column.ALERTS: "99 · 99 open",
     Column.LAST_SEEN: "59 min ago",
 }
 
@@ -130,13 +135,19 @@ class HealthBadgeDelegate(QStyledItemDelegate):
 
 
 class FleetView(QWidget):
-    """Filter box + table.  Emits `robot_opened(robot_id)` on double-click or Enter."""
+    """Filter box + table.  Emits `robot_opened(robot_id)` on double-click or Enter.
+
+    With no row to show, the table says why (no robot yet, naming `broker` "host:port"
+    when given, or none matching the filter) instead of staying blank.
+    """
 
     robot_opened = Signal(str)
 
-    def __init__(self, model: FleetTableModel, parent: QWidget | None = None) -> None:
+    def __init__(self, model: FleetTableModel, parent: QWidget | None = None,
+                 broker: str | None = None) -> None:
         super().__init__(parent)
         self._model = model
+        self._broker = broker
         self._proxy = FleetProxyModel(self)
         self._proxy.setSourceModel(model)
 
@@ -172,6 +183,18 @@ class FleetView(QWidget):
         self.table.installEventFilter(self)
         self._size_columns()
 
+        # On the viewport, below the header: the columns stay visible and explained.
+        self.empty_label = QLabel(self.table.viewport())
+        self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty_label.setWordWrap(True)
+        self.empty_label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        self.empty_label.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self.table.viewport().installEventFilter(self)
+        for signal in (self._proxy.rowsInserted, self._proxy.rowsRemoved,
+                       self._proxy.modelReset, self._proxy.layoutChanged):
+            signal.connect(self._on_rows_changed)
+        self._update_empty_state()
+
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(6)
@@ -192,7 +215,8 @@ class FleetView(QWidget):
                             column, Qt.Orientation.Horizontal)) + 16)  # + sort arrow
             header.resizeSection(column, width + CELL_PADDING_PX)
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.setSectionResizeMode(Column.JOB, QHeaderView.ResizeMode.Stretch)
+        # The reasons are what an operator reads first after the badge: they get the room.
+        header.setSectionResizeMode(Column.REASONS, QHeaderView.ResizeMode.Stretch)
         row_height = max(metrics.height() + ROW_PADDING_PX,
                          badge_size(self.table.font(), Health.OFFLINE).height() + 8)
         self.table.verticalHeader().setDefaultSectionSize(row_height)
@@ -205,6 +229,15 @@ class FleetView(QWidget):
 
     def proxy(self) -> FleetProxyModel:
         return self._proxy
+
+    def set_broker(self, broker: str | None) -> None:
+        """Name the broker ("host:port") the empty table says it is waiting on."""
+        self._broker = broker
+        self._update_empty_state()
+
+    def empty_text(self) -> str:
+        """What the table says while it shows no row ("" when it shows rows)."""
+        return self.empty_label.text() if not self.empty_label.isHidden() else ""
 
     def selected_robots(self) -> list[str]:
         """Robot ids of the selected rows, in the order shown."""
@@ -226,6 +259,24 @@ class FleetView(QWidget):
 
     def _on_filter_text_changed(self, text: str) -> None:
         self._proxy.set_filter_text(text)
+        self._update_empty_state()
+
+    def _on_rows_changed(self, *_args) -> None:
+        self._update_empty_state()
+
+    def _update_empty_state(self) -> None:
+        if self._proxy.rowCount():
+            self.empty_label.hide()
+            return
+        if self._model.rowCount():
+            text = NO_MATCH_TEXT.format(needle=self.filter_edit.text().strip())
+        elif self._broker:
+            text = EMPTY_TEXT_WITH_BROKER.format(broker=self._broker)
+        else:
+            text = EMPTY_TEXT
+        self.empty_label.setText(text)
+        self.empty_label.setGeometry(self.table.viewport().rect())
+        self.empty_label.show()
 
     def _on_row_double_clicked(self, index: QModelIndex) -> None:
         self._open(index)
@@ -237,6 +288,8 @@ class FleetView(QWidget):
             self.robot_opened.emit(robot_id)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.table.viewport() and event.type() == QEvent.Type.Resize:
+            self.empty_label.setGeometry(self.table.viewport().rect())
         # Enter opens the current robot.  QTableView.activated is not used: some styles
         # activate on single click, which would open pages while merely selecting.
         if (watched is self.table and event.type() == QEvent.Type.KeyPress

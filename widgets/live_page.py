@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import logging
-import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
 
 import numpy as np
 from PySide6.QtCore import QPoint, QRect, Qt, QTimer, Signal
@@ -24,68 +23,29 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from services.live.model import SignalKey
+from services.live.health import ThresholdLike
+from services.live.model import RobotSnapshot, SignalKey
+from widgets.live_header import RobotStateStrip
 from widgets.live_plot import LivePlot
+from widgets.live_plot_overlays import CRITICAL, WARNING, AlertMarker, ThresholdLine
+from widgets.live_specs import (  # noqa: F401 - PlotSpec and SignalPattern: for callers
+    DEFAULT_WINDOW_S,
+    PLOT_SPECS,
+    WINDOW_CHOICES_S,
+    PlotSpec,
+    SignalPattern,
+    natural_key,
+    window_label,
+)
 
 logger = logging.getLogger(__name__)
 
-WINDOW_CHOICES_S = (60, 300, 900)
-DEFAULT_WINDOW_S = 60
 GRID_COLUMNS = 2
 GRID_SPACING_PX = 8
 # GUI time one refresh may spend feeding plots (painting them costs about twice that);
 # the rest waits one frame.
 UPDATE_BUDGET_S = 0.004
 HISTORY_SETTLE_MS = 300
-
-
-@dataclass(frozen=True, slots=True)
-class SignalPattern:
-    """Which signals go into a plot: exact measurement and field, series as a glob
-    ("" for signals without a series, "*" for every servo)."""
-
-    measurement: str
-    field: str
-    series: str = ""
-    name: str | None = None  # legend name; None: the series id (servo_3)
-
-    def matches(self, key: SignalKey) -> bool:
-        return (key.measurement == self.measurement and key.field == self.field
-                and fnmatchcase(key.series, self.series))
-
-
-@dataclass(frozen=True, slots=True)
-class PlotSpec:
-    title: str
-    unit: str
-    signals: tuple[SignalPattern, ...]
-
-
-PLOT_SPECS: tuple[PlotSpec, ...] = (
-    PlotSpec("CPU / memory / disk", "%", (
-        SignalPattern("performance", "cpu_percent", name="CPU"),
-        SignalPattern("performance", "memory_percent", name="Memory"),
-        SignalPattern("performance", "disk_percent", name="Disk"))),
-    PlotSpec("CPU temperature", "°C", (
-        SignalPattern("performance", "cpu_temperature", name="CPU"),)),
-    PlotSpec("Battery", "%", (SignalPattern("battery", "percentage", name="Charge"),)),
-    PlotSpec("Battery voltage", "V", (SignalPattern("battery", "voltage", name="Voltage"),)),
-    PlotSpec("Servo temperature", "°C", (SignalPattern("servos", "temperature", "*"),)),
-    PlotSpec("Servo position", "deg", (SignalPattern("servos", "position", "*"),)),
-    PlotSpec("IMU accel", "m/s²", tuple(
-        SignalPattern("imu", f"accel_{axis}", name=axis) for axis in "xyz")),
-    PlotSpec("IMU gyro", "deg/s", tuple(
-        SignalPattern("imu", f"gyro_{axis}", name=axis) for axis in "xyz")),
-)
-
-
-def natural_key(text: str) -> tuple:
-    """servo_2 before servo_10."""
-    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text))
-
-
-def window_label(seconds: int) -> str:
-    return f"{seconds // 60} min" if seconds % 60 == 0 else f"{seconds} s"
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +80,9 @@ class LivePage(QWidget):
         self._plot_keys: list[set[SignalKey]] = [set() for _ in plot_specs]
         self._paused = False
         self._syncing_range = False
+        # robot -> (measurement, field) -> its limits; markers as handed over (see app/)
+        self._thresholds: dict[str, Mapping[tuple[str, str], ThresholdLike]] = {}
+        self._markers: list[AlertMarker] = []
 
         self.plots: list[LivePlot] = []
         grid_host = QWidget()
@@ -129,6 +92,7 @@ class LivePage(QWidget):
         for index, spec in enumerate(plot_specs):
             plot = LivePlot(spec.title, spec.unit)
             plot.set_window(DEFAULT_WINDOW_S)
+            plot.set_emphasize_hottest(spec.emphasize_hottest)
             plot.paused_changed.connect(
                 lambda paused, source=plot: self._on_plot_paused(source, paused))
             plot.view_box.sigXRangeChanged.connect(self._on_plot_x_range_changed)
@@ -156,7 +120,10 @@ class LivePage(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 8, 8)
         layout.setSpacing(8)
+        self.state_strip = RobotStateStrip(self._robot_ids)
         layout.addLayout(self._build_toolbar())
+        if len(self._robot_ids) > 1:
+            layout.addWidget(self.state_strip)
         layout.addWidget(scroll, 1)
 
     def _build_toolbar(self) -> QHBoxLayout:
@@ -176,7 +143,9 @@ class LivePage(QWidget):
             overlaid = QLabel("overlaid")
             overlaid.setForegroundRole(QPalette.ColorRole.PlaceholderText)
             bar.addWidget(overlaid)
-        bar.addStretch(1)
+            bar.addStretch(1)
+        else:  # one robot: its state fits next to its name
+            bar.addWidget(self.state_strip, 1)
 
         window_caption = QLabel("Window:")
         self.window_combo = QComboBox()
@@ -224,6 +193,46 @@ class LivePage(QWidget):
 
     def set_paused(self, paused: bool) -> None:
         self.pause_button.setChecked(paused)  # emits paused_changed via the handler
+
+    def set_robot_states(self, snapshots: dict[str, RobotSnapshot | None]) -> None:
+        """Each robot's health and reasons for the header (plain data from app/)."""
+        self.state_strip.set_states(snapshots)
+
+    def set_thresholds(self, robot_id: str,
+                       thresholds: Mapping[tuple[str, str], ThresholdLike]) -> None:
+        """`robot_id`'s limits per signal (measurement, field): drawn as dashed warning
+        and critical lines in the charts of those signals."""
+        if robot_id not in self._robot_ids or self._thresholds.get(robot_id) == thresholds:
+            return
+        self._thresholds[robot_id] = dict(thresholds)
+        overlay = len(self._robot_ids) > 1
+        for spec, plot in zip(self.plot_specs, self.plots, strict=True):
+            lines = []
+            for robot, limits in self._thresholds.items():
+                for pattern in spec.signals:
+                    limit = limits.get((pattern.measurement, pattern.field))
+                    if limit is None or not getattr(limit, "enabled", True):
+                        continue
+                    name = pattern.name or pattern.field
+                    sign = "≤" if limit.low_is_bad else "≥"
+                    # Shared limits draw one line; a robot's own override says whose.
+                    owner = f"{robot} " if overlay and any(
+                        other.get((pattern.measurement, pattern.field)) != limit
+                        for other in self._thresholds.values()) else ""
+                    for level, value in ((WARNING, limit.warning), (CRITICAL, limit.critical)):
+                        lines.append(ThresholdLine(
+                            value, level, f"{owner}{name} {level} {sign} {value:g}",
+                            limit.low_is_bad, f"{owner}{pattern.measurement}/{pattern.field}"))
+            plot.set_threshold_lines(lines)
+
+    def set_alert_markers(self, markers: list[AlertMarker]) -> None:
+        """Alerts of this page's robots, drawn where they were raised on the charts of
+        their signal (all charts for robot-wide ones: offline, emergency stop)."""
+        self._markers = [m for m in markers if m.robot_id in self._robot_ids]
+        for spec, plot in zip(self.plot_specs, self.plots, strict=True):
+            signals = {(p.measurement, p.field) for p in spec.signals}
+            plot.set_alert_markers([m for m in self._markers
+                                    if m.signal is None or m.signal in signals])
 
     def keys_needed(self, available: list[SignalKey]) -> list[SignalKey]:
         """The keys among `available` that this page draws."""

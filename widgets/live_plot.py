@@ -9,46 +9,39 @@ time.
 
 from __future__ import annotations
 
-import html
 import logging
-import math
-from datetime import UTC, datetime
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QFontMetrics, QPalette
+from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QGraphicsItem, QSizePolicy, QVBoxLayout, QWidget
 
 from services.live.model import SignalKey
+from widgets.live_crosshair import CrosshairMixin
 from widgets.live_curve import BackgroundCurves, LiveCurve
 from widgets.live_plot_items import (
-    STALE_COLOR,
+    CurveStyle,
     LegendSample,
-    curve_colors,
     fitted_range,
-    format_stale_age,
-    readout_html,
 )
+from widgets.live_plot_legend import (
+    LEFT_AXIS_WIDTH_PX,
+    LEGEND_FONT_PT,
+    PLOT_MIN_HEIGHT_PX,
+    LegendMixin,
+)
+from widgets.live_plot_overlays import AlertMarker, PlotOverlays, ThresholdLine
 from widgets.time_axis import SlidingTimeAxis
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_WINDOW_S = 60
 CROSSHAIR_RATE_HZ = 30
-PLOT_MIN_HEIGHT_PX = 180  # title, axes and a data area worth looking at; the legend adds to it
-LEGEND_FONT_PT = 8
-READOUT_FONT_PT = 8
-READOUT_MARGIN_PX = 4
-LEGEND_SAMPLE_PX = 20
-LEGEND_ROW_SPACING_PX = 4
-LEGEND_MARGIN_PX = 12
-LEGEND_GAP_PX = 18  # between one entry's text and the next entry's swatch
-LEFT_AXIS_WIDTH_PX = 58  # fixed so the plots of a page line up vertically
 GRID_STRENGTH = 0.15  # grid colour: this much of the axis colour over the background
 
 
-class LivePlot(QWidget):
+class LivePlot(LegendMixin, CrosshairMixin, QWidget):
     """A titled plot of one quantity with a legend, a crosshair read-out and a time window.
 
     `paused_changed(True)` is emitted when the operator pans or zooms (which pauses
@@ -67,7 +60,12 @@ class LivePlot(QWidget):
         self._keys: list[SignalKey] = []
         self._names: dict[SignalKey, str] = {}
         self._curves: dict[SignalKey, LiveCurve] = {}
-        self._colors: dict[SignalKey, QColor] = {}
+        self._colors: dict[SignalKey, QColor] = {}  # the crosshair's swatches
+        self._styles: dict[SignalKey, CurveStyle] = {}
+        self._emphasize_hottest = False
+        self._hottest: frozenset[SignalKey] = frozenset()
+        self._legend_keys: list[SignalKey] = []
+        self._legend_words: dict[SignalKey, str] = {}
         self._data: dict[SignalKey, tuple[np.ndarray, np.ndarray]] = {}
         self._signature: dict[SignalKey, tuple[int, float, float]] = {}
         self._followed_x: tuple[float, float] | None = None  # the ranges _follow set last
@@ -128,6 +126,7 @@ class LivePlot(QWidget):
         # stays put while the ranges move.
         self._readout.hide()
         self._readout.setParentItem(self.view_box)
+        self.overlays = PlotOverlays(self.plot_item)
         self._mouse_proxy = pg.SignalProxy(self.plot_widget.scene().sigMouseMoved,
                                            rateLimit=CROSSHAIR_RATE_HZ,
                                            slot=self._on_mouse_moved)
@@ -163,47 +162,35 @@ class LivePlot(QWidget):
                 store.pop(key, None)
         self._keys = keys
         self._names = {key: names.get(key, key.label) for key in keys}
-        self._colors = dict(zip(keys, curve_colors(len(keys), self._dark_background()),
-                                strict=True))
-        # The legend is rebuilt in key order (cheap: only when the key set changes).
-        self.legend.clear()
         for key in keys:
-            curve = self._curves.get(key)
-            if curve is None:
+            if key not in self._curves:
                 curve = LiveCurve(self.view_box)
                 self.plot_item.addItem(curve)
                 self._curves[key] = curve
-            self._legend_text[key] = self._display_name(key)
-            self._apply_pen(key)
-            self.legend.addItem(curve, self._legend_text[key])
-            self._set_legend_label(key)
-        self._layout_legend(force=True)
+        self._hottest = self._hottest & frozenset(keys)
+        self._restyle()
         logger.debug("%s: %d curve(s)", self._title, len(keys))
 
-    def _layout_legend(self, force: bool = False) -> None:
-        """As many legend columns as fit the plot's width (a grid, so names line up)."""
-        if not self._keys:
-            return
-        font = QFont(self.font())
-        font.setPointSizeF(LEGEND_FONT_PT)
-        metrics = QFontMetrics(font)
-        widest = max(metrics.horizontalAdvance(text) for text in self._legend_text.values())
-        entry = LEGEND_SAMPLE_PX + widest + LEGEND_GAP_PX
-        usable = max(self.plot_widget.width() - LEFT_AXIS_WIDTH_PX - 16, entry)
-        columns = max(1, min(len(self._keys), usable // entry))
-        rows = math.ceil(len(self._keys) / columns)
-        columns = math.ceil(len(self._keys) / rows)  # balanced: 16 in 2 rows of 8, not 9 + 7
-        if force or columns != self._legend_columns:
-            self._legend_columns = columns
-            self.legend.columnCount = 0  # makes setColumnCount re-lay out even if unchanged
-            self.legend.setColumnCount(columns)
-        # Grow rather than squash the data area when the legend is long (pages scroll).
-        # Estimated from the font: the legend's own size is only right once Qt has laid
-        # it out, and a transient value would make the plot jump in height.
-        legend_px = rows * (metrics.height() + LEGEND_ROW_SPACING_PX) + LEGEND_MARGIN_PX
-        self.plot_widget.setMinimumHeight(PLOT_MIN_HEIGHT_PX + legend_px)
-        # The legend's new size changes the plot item's layout; fit it to the view again.
-        self.plot_item.setGeometry(QRectF(self.plot_widget.viewport().rect()))
+    def set_threshold_lines(self, lines: list[ThresholdLine]) -> None:
+        """Dashed warning (amber) and critical (red) lines; the y range keeps the warning
+        ones in view so the distance to the limit can be read."""
+        self.overlays.set_thresholds(lines)
+        self._follow(force=True)
+
+    def threshold_lines(self) -> tuple[ThresholdLine, ...]:
+        return self.overlays.thresholds
+
+    def set_alert_markers(self, markers: list[AlertMarker]) -> None:
+        self.overlays.set_markers(markers)
+
+    def is_waiting(self) -> bool:
+        """Whether the chart shows "waiting for data" (no curve has a sample)."""
+        return self.overlays.is_waiting()
+
+    def _update_waiting(self) -> None:
+        waiting = not any(len(times) for times, _ in self._data.values())
+        color = self.palette().color(QPalette.ColorRole.PlaceholderText)
+        self.overlays.set_waiting(waiting, color)
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
@@ -234,6 +221,7 @@ class LivePlot(QWidget):
         # Applied now, not (as pyqtgraph would) while painting, where the curves' new
         # geometry makes the scene paint the plot a second time.
         self.view_box.updateMatrix()
+        relayout = False
         for key in self._keys:
             age = stale.get(key)
             if (age is None) != (self._stale.get(key) is None):
@@ -244,37 +232,20 @@ class LivePlot(QWidget):
             if text != self._legend_text[key]:
                 self._legend_text[key] = text
                 self._set_legend_label(key)
+                relayout = True
+        if self._emphasize_hottest:
+            self._update_hottest()
+        if relayout:
+            self._layout_legend()  # a longer "(stale ...)" must not overflow the plot
+        self._update_waiting()
         if self._crosshair_x is not None:  # new values under the cursor, box re-placed
             self.show_crosshair_at(self._crosshair_x)
-
-    def _set_legend_label(self, key: SignalKey) -> None:
-        label = self.legend.getLabel(self._curves[key])
-        if label is None:
-            return
-        role = (QPalette.ColorRole.PlaceholderText if self._stale.get(key) is not None
-                else QPalette.ColorRole.Text)
-        label.setText(self._legend_text[key], color=self.palette().color(role))
 
     def data(self, key: SignalKey) -> tuple[np.ndarray, np.ndarray] | None:
         return self._data.get(key)
 
     def is_stale(self, key: SignalKey) -> bool:
         return self._stale.get(key) is not None
-
-    def _display_name(self, key: SignalKey) -> str:
-        name = self._names.get(key, key.label)
-        age = self._stale.get(key)
-        return name if age is None else f"{name} (stale {format_stale_age(age)})"
-
-    def _apply_pen(self, key: SignalKey) -> None:
-        curve = self._curves[key]
-        if self._stale.get(key) is None:
-            curve.setPen(pg.mkPen(self._colors[key], width=1))
-        else:
-            curve.setPen(pg.mkPen(STALE_COLOR, width=1, style=Qt.PenStyle.DashLine))
-        sample = next((s for s, _ in self.legend.items if s.item is curve), None)
-        if sample is not None:
-            sample.update()
 
     # --- time window --------------------------------------------------------------------
 
@@ -318,8 +289,9 @@ class LivePlot(QWidget):
         pixel_s = self._window_s / max(self.view_box.width(), 1.0)
         if force or x_range is None or self._now - x_range[1] >= pixel_s:
             x_range = (self._now - self._window_s, self._now)
-        y_range = fitted_range([curve.y_bounds() for curve in self._curves.values()
-                                if curve.isVisible()],
+        bounds = [curve.y_bounds() for curve in self._curves.values() if curve.isVisible()]
+        data = fitted_range(bounds, 0.0)
+        y_range = fitted_range(bounds + self.overlays.y_bounds(data),
                                self.view_box.suggestPadding(1))
         if not force and (x_range, y_range) == (self._followed_x, self._followed_y):
             return
@@ -367,88 +339,6 @@ class LivePlot(QWidget):
     def clear_history(self) -> None:
         self._history.clear()
 
-    # --- crosshair ----------------------------------------------------------------------
-
-    def show_crosshair_at(self, x: float) -> None:
-        """Vertical line at time `x` with the nearest value of every shown curve."""
-        self._crosshair_x = x
-        self._vline.setPos(x)
-        self._vline.show()
-        self._readout.setHtml(self._readout_html(x))
-        # The box sits in the top corner away from the cursor: it never covers the
-        # values being read and is never cut off at the plot's edge.
-        x_low, x_high = self.view_box.viewRange()[0]
-        cursor_on_right = x > (x_low + x_high) / 2
-        self._readout.setAnchor((0, 0) if cursor_on_right else (1, 0))
-        margin = READOUT_MARGIN_PX
-        self._readout.setPos(margin if cursor_on_right else self.view_box.width() - margin,
-                             margin)
-        self._readout.show()
-
-    def hide_crosshair(self) -> None:
-        self._crosshair_x = None
-        self._vline.hide()
-        self._readout.hide()
-
-    def readout_at(self, x: float) -> list[tuple[SignalKey, float]]:
-        """(key, value) of the sample nearest to time `x`, for curves shown and covering x."""
-        result = []
-        for key in self._keys:
-            arrays = self._data.get(key)
-            if arrays is None or not len(arrays[0]) or not self._curves[key].isVisible():
-                continue
-            times, values = arrays
-            if x < times[0] or x > times[-1]:
-                continue
-            index = int(np.searchsorted(times, x))
-            if index >= len(times) or (index > 0 and x - times[index - 1] < times[index] - x):
-                index -= 1
-            result.append((key, float(values[index])))
-        return result
-
-    def _readout_html(self, x: float) -> str:
-        # Local clock time, as the DateAxisItem shows it.
-        clock = datetime.fromtimestamp(x, UTC).astimezone().strftime("%H:%M:%S.%f")[:-5]
-        values = self.readout_at(x)
-        # The box must fit the plot: as many rows as its height allows, and columns up
-        # to 60 % of its width.  When the curves do not all fit, the highest are shown.
-        metrics = QFontMetrics(self._readout_font())
-        rows_per_column = max(3, int(self.view_box.height() // metrics.lineSpacing()) - 2)
-        widest = max((metrics.horizontalAdvance(f"■ {self._names[k]} 000.00") for k, _ in values),
-                     default=1)
-        max_columns = max(1, int(self.view_box.width() * 0.6 // (widest + 8)))
-        hidden = max(0, len(values) - rows_per_column * max_columns)
-        if hidden:
-            values = sorted(values, key=lambda item: item[1], reverse=True)
-            values = values[:len(values) - hidden - 1]  # one row for the "more" line
-            hidden += 1
-        entries = [(self._names[key], STALE_COLOR if self._stale.get(key) is not None
-                    else self._colors[key].name(), value) for key, value in values]
-        text_color = self.palette().color(QPalette.ColorRole.Text).name()
-        unit = f" ({html.escape(self._unit)})" if self._unit else ""
-        return readout_html(f"<b>{clock}</b>{unit}",
-                            entries, hidden, rows_per_column, text_color, READOUT_FONT_PT)
-
-    def _readout_font(self) -> QFont:
-        font = QFont(self.font())
-        font.setPointSizeF(READOUT_FONT_PT)
-        return font
-
-    def readout_html(self) -> str:
-        return self._readout.textItem.toHtml()
-
-    def _on_mouse_moved(self, event) -> None:
-        position: QPointF = event[0]
-        if not self.view_box.sceneBoundingRect().contains(position):
-            self.hide_crosshair()
-            return
-        self.show_crosshair_at(self.view_box.mapSceneToView(position).x())
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if watched is self.plot_widget and event.type() == QEvent.Type.Leave:
-            self.hide_crosshair()
-        return super().eventFilter(watched, event)
-
     # --- palette ------------------------------------------------------------------------
 
     def changeEvent(self, event: QEvent) -> None:
@@ -476,12 +366,8 @@ class LivePlot(QWidget):
         self.plot_item.setTitle(self._title, color=text.name(), size="10pt", bold=True)
         self.legend.setLabelTextColor(text)
         if self._keys:  # colours chosen for the old background may not read on the new one
-            self._colors = dict(zip(self._keys, curve_colors(len(self._keys),
-                                                             self._dark_background()),
-                                    strict=True))
-            for key in self._keys:
-                self._apply_pen(key)
-                self._set_legend_label(key)
+            self._restyle()
+        self._update_waiting()
         self._vline.setPen(pg.mkPen(muted, width=1, style=Qt.PenStyle.DashLine))
         fill = QColor(base)
         fill.setAlpha(225)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import math
+from dataclasses import dataclass
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
@@ -108,3 +109,66 @@ def readout_html(heading: str, entries: list[tuple[str, str, float]], hidden: in
                     for c in range(columns))
     return (f"<div style='color:{text_color}; font-size:{font_pt}pt'>{heading}"
             f"<table cellspacing='0'><tr>{cells}</tr></table></div>")
+
+
+HOTTEST_COLOR = "#e4572e"  # the hottest servo: warm, apart from the red of critical lines
+HOTTEST_WIDTH_PX = 2
+SUBDUED_ALPHA = 70  # of 255: the other servos recede behind the hottest
+LINE_STYLES = (Qt.PenStyle.SolidLine, Qt.PenStyle.DashLine, Qt.PenStyle.DotLine,
+               Qt.PenStyle.DashDotLine)
+
+
+@dataclass(frozen=True, slots=True)
+class CurveStyle:
+    color: QColor
+    style: Qt.PenStyle = Qt.PenStyle.SolidLine
+    width: int = 1
+
+
+def curve_styles(keys: list, dark_background: bool,
+                 hottest: frozenset = frozenset()) -> dict:
+    """A style per SignalKey.  One robot: a colour per curve.  Several (an overlay): a
+    colour per robot and a line style per signal, so "which robot" reads from the hue.
+    With `hottest` keys (one per robot), those are drawn thick and the others faded."""
+    robots = list(dict.fromkeys(key.robot_id for key in keys))
+    signals = list(dict.fromkeys((key.measurement, key.field) for key in keys))
+    overlay = len(robots) > 1
+    palette = curve_colors(len(robots) if overlay else len(keys), dark_background)
+    styles = {}
+    for index, key in enumerate(keys):
+        robot = robots.index(key.robot_id)
+        color = QColor(palette[robot if overlay else index])
+        style = (LINE_STYLES[signals.index((key.measurement, key.field)) % len(LINE_STYLES)]
+                 if overlay else Qt.PenStyle.SolidLine)
+        width = 1
+        if hottest:
+            if key in hottest:
+                width = HOTTEST_WIDTH_PX
+                if not overlay:
+                    color = QColor(HOTTEST_COLOR)
+            else:
+                color.setAlpha(SUBDUED_ALPHA)
+        styles[key] = CurveStyle(color, style, width)
+    return styles
+
+
+def legend_keys(keys: list, hottest: frozenset) -> tuple[list, dict]:
+    """Which curves the legend lists and under what extra words.  An overlay of
+    per-series signals (18 servos x robots) lists one entry per robot, plus its hottest
+    one: dozens of same-coloured entries would only push the chart off the page."""
+    robots = list(dict.fromkeys(key.robot_id for key in keys))
+    if len(robots) <= 1 or not any(key.series for key in keys):
+        return list(keys), {key: " (hottest)" for key in hottest}
+    shown, labels = [], {}
+    for robot in robots:
+        own = [key for key in keys if key.robot_id == robot]
+        for key in own:
+            if key in hottest:
+                shown.append(key)
+                labels[key] = " (hottest)"
+        others = [key for key in own if key not in hottest and key.series]
+        if others:
+            shown.append(others[0])
+            labels[others[0]] = f"@{robot} {'other ' if hottest else ''}{others[0].measurement}"
+        shown += [key for key in own if not key.series]
+    return shown, labels

@@ -24,7 +24,9 @@ HEALTH_COLORS: dict[Health, str] = {
     Health.ERROR: "#d63a3a",  # red
     Health.STALE: "#8d949b",  # grey
     Health.OFFLINE: "#4b5057",  # dark grey
+    Health.UNKNOWN: "#6b7a8f",  # slate: listed by the records, never heard from
 }
+LEVEL_TINT_ALPHA = 80  # of 255: a cell past a threshold is tinted, its text stays readable
 ICON_SIZE_PX = 12
 BADGE_PADDING_X_PX = 7
 BADGE_PADDING_Y_PX = 2
@@ -33,6 +35,16 @@ BADGE_MIN_WIDTH_EM = 5  # every status word fits, so badges in a column line up
 
 def health_color(health: Health) -> QColor:
     return QColor(HEALTH_COLORS[Health(health)])
+
+
+def level_background(health: Health) -> QColor | None:
+    """A translucent amber (WARN) or red (ERROR) tint for a value past its threshold;
+    translucent so it reads over light and dark bases and over alternating rows."""
+    if health not in (Health.WARN, Health.ERROR):
+        return None
+    color = health_color(health)
+    color.setAlpha(LEVEL_TINT_ALPHA)
+    return color
 
 
 def health_text_color(health: Health) -> QColor:

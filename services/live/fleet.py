@@ -14,96 +14,35 @@ not teach the console that a 1 Hz signal is a 100 Hz one.
 from __future__ import annotations
 
 import logging
-import statistics
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime
 
 import numpy as np
 
-from services.live.health import DEFAULT_THRESHOLDS, Readings, ThresholdLike, evaluate
-from services.live.model import Health, JobProgress, RingBuffer, RobotSnapshot, SignalKey
+from services.live.fleet_robot import (
+    DEFAULT_INTERVAL_S,
+    LATEST_FIELDS,
+    MIN_INTERVAL_S,
+    RobotState,
+    SignalState,
+    robot_snapshot,
+)
+from services.live.health import DEFAULT_THRESHOLDS, ThresholdLike
+from services.live.model import (
+    Health,
+    JobProgress,
+    KnownRobot,
+     RingBuffer,
+    RobotSnapshot,
+    SignalKey,
+)
 from services.wire.model import Kind, Message
 
 logger = logging.getLogger(__name__)
 
-STALE_FACTOR = 3.0  # a signal is stale after this many expected intervals without a sample
-DEFAULT_INTERVAL_S = 5.0  # expected interval before a signal has shown its rate
-MIN_INTERVAL_S = 0.05  # floor: jitter on a fast signal must not make it stale at once
-FRESH_FOR_SURE_S = STALE_FACTOR * MIN_INTERVAL_S  # no signal is stale sooner than this
-INTERVAL_HISTORY = 16  # the expected interval is the median of this many recent intervals
 MAX_ROBOTS = 500  # robot ids come off the network: bound what a misbehaving client costs
 MAX_SIGNALS_PER_ROBOT = 1024  # 64 servos x 5 fields + IMU, sensors... fit comfortably
-# measurement -> field -> the _Robot attribute that holds its latest value for the fleet
-# overview (servo temperatures, one per servo, are kept apart)
-_LATEST_FIELDS = {
-    "performance": {"cpu_percent": "cpu_percent", "memory_percent": "memory_percent",
-                    "cpu_temperature": "cpu_temperature"},
-    "battery": {"percentage": "battery_percent", "voltage": "battery_voltage"},
-}
-
-
-class _Signal:
-    """One signal's buffer plus the bookkeeping apply() updates on every sample."""
-
-    __slots__ = ("key", "label", "buffer", "count", "last_t", "anchor_t", "last_arrival",
-                 "intervals", "expected_s", "dirty", "pending_first", "pending_last",
-                 "taken")
-
-    def __init__(self, key: SignalKey, buffer: RingBuffer) -> None:
-        self.key = key
-        self.label = key.label  # computed once: snapshots list stale signals by label
-        self.buffer = buffer
-        self.count = 0
-        self.last_t = float("-inf")
-        self.anchor_t = 0.0  # where the interval being measured started
-        self.last_arrival = 0.0
-        self.intervals: deque[float] = deque(maxlen=INTERVAL_HISTORY)
-        self.expected_s: float | None = DEFAULT_INTERVAL_S
-        self.dirty = False
-        self.pending_first = 0.0  # sample times appended since the last take_dirty()
-        self.pending_last = 0.0
-        self.taken = (0, 0.0, 0.0)  # (take_dirty() call, pending_first, pending_last) then
-
-    def is_stale_at(self, age_s: float) -> bool:
-        # Younger than any signal can be stale: spare the median (the fleet overview
-        # asks for every signal of every robot five times a second, under the lock).
-        return age_s > FRESH_FOR_SURE_S and age_s > STALE_FACTOR * self.expected_interval_s()
-
-    def expected_interval_s(self) -> float:
-        if self.expected_s is None:  # recomputed lazily: apply() only invalidates it
-            self.expected_s = max(MIN_INTERVAL_S, statistics.median(self.intervals))
-        return self.expected_s
-
-
-class _Robot:
-    __slots__ = ("robot_id", "status", "emergency_stopped", "emergency_reason", "legacy",
-                 "last_seen", "offline_marked", "offline_at", "battery_percent",
-                 "battery_voltage", "cpu_percent", "memory_percent", "cpu_temperature",
-                 "servo_temperatures", "job", "unacknowledged_alerts", "groups", "signal_count")
-
-    def __init__(self, robot_id: str) -> None:
-        self.robot_id = robot_id
-        self.status = "unknown"  # until the robot says otherwise
-        self.emergency_stopped = False
-        self.emergency_reason: str | None = None
-        self.legacy = False
-        self.last_seen: float | None = None
-        self.offline_marked = False
-        self.offline_at = 0.0
-        self.battery_percent: float | None = None
-        self.battery_voltage: float | None = None
-        self.cpu_percent: float | None = None
-        self.memory_percent: float | None = None
-        self.cpu_temperature: float | None = None
-        self.servo_temperatures: dict[str, float] = {}
-        self.job: JobProgress | None = None
-        self.unacknowledged_alerts = 0
-        # (measurement, series) -> field -> signal: two cheap lookups per field in apply()
-        self.groups: dict[tuple[str, str], dict[str, _Signal]] = {}
-        self.signal_count = 0
 
 
 class FleetState:
@@ -114,11 +53,12 @@ class FleetState:
         self.max_points_per_signal = max_points_per_signal
         self.offline_after_s = offline_after_s
         self._thresholds = dict(thresholds if thresholds is not None else DEFAULT_THRESHOLDS)
+        self._robot_thresholds: dict[str, dict[str, ThresholdLike]] = {}
         self._clock = clock
         self._lock = threading.Lock()
-        self._robots: dict[str, _Robot] = {}
-        self._signals: dict[SignalKey, _Signal] = {}
-        self._dirty: list[_Signal] = []
+        self._robots: dict[str, RobotState] = {}
+        self._signals: dict[SignalKey, SignalState] = {}
+        self._dirty: list[SignalState] = []
         self._takes = 0  # take_dirty() calls: stamps what each one took
         self._newest_t: float | None = None
         self.dropped_out_of_order = 0  # duplicates and late samples not put in a buffer
@@ -138,6 +78,7 @@ class FleetState:
                 return
             if robot.last_seen is None or seen > robot.last_seen:
                 robot.last_seen = seen
+            robot.heard_live = True
             if robot.offline_marked and seen > robot.offline_at:
                 robot.offline_marked = False  # it talks again: it is back
                 if robot.status == "offline":
@@ -152,18 +93,18 @@ class FleetState:
             if message.job is not None:
                 self._apply_job(robot, message)
 
-    def _add_robot(self, robot_id: str) -> _Robot | None:
+    def _add_robot(self, robot_id: str) -> RobotState | None:
         if len(self._robots) >= MAX_ROBOTS:
             self._refused_robots += 1
             if self._refused_robots == 1 or self._refused_robots % 1000 == 0:
                 logger.warning("ignoring robot %r: already %d robots (refused %d message(s))",
                                robot_id, MAX_ROBOTS, self._refused_robots)
             return None
-        robot = self._robots[robot_id] = _Robot(robot_id)
+        robot = self._robots[robot_id] = RobotState(robot_id)
         logger.info("new robot %s", robot_id)
         return robot
 
-    def _apply_samples(self, robot: _Robot, message: Message, received: float) -> None:
+    def _apply_samples(self, robot: RobotState, message: Message, received: float) -> None:
         newest = self._newest_t
         for sample in message.samples:
             t = sample.time.timestamp()
@@ -174,7 +115,7 @@ class FleetState:
                 group = robot.groups[(measurement, series)] = {}
             # Which fields the fleet overview keeps as latest values, looked up once per
             # sample rather than per field: this loop runs for every value, on paho's thread.
-            latest = _LATEST_FIELDS.get(measurement)
+            latest = LATEST_FIELDS.get(measurement)
             servo_temperatures = (robot.servo_temperatures if measurement == "servos"
                                   else None)
             appended = False
@@ -223,19 +164,19 @@ class FleetState:
                 newest = t
         self._newest_t = newest
 
-    def _add_signal(self, robot: _Robot, group: dict[str, _Signal], measurement: str,
-                    name: str, series: str) -> _Signal | None:
+    def _add_signal(self, robot: RobotState, group: dict[str, SignalState], measurement: str,
+                    name: str, series: str) -> SignalState | None:
         if robot.signal_count >= MAX_SIGNALS_PER_ROBOT:
             return None
         key = SignalKey(robot.robot_id, str(measurement), name, series)
-        signal = _Signal(key, RingBuffer(self.window_s, self.max_points_per_signal))
+        signal = SignalState(key, RingBuffer(self.window_s, self.max_points_per_signal))
         group[name] = self._signals[key] = signal
         robot.signal_count += 1
         self._signals_added += 1
         return signal
 
     @staticmethod
-    def _apply_status(robot: _Robot, message: Message, seen: float) -> None:
+    def _apply_status(robot: RobotState, message: Message, seen: float) -> None:
         status = message.status
         robot.status = status.status
         robot.emergency_stopped = status.emergency_stopped
@@ -245,7 +186,7 @@ class FleetState:
             robot.offline_at = seen
 
     @staticmethod
-    def _apply_job(robot: _Robot, message: Message) -> None:
+    def _apply_job(robot: RobotState, message: Message) -> None:
         job = message.job
         previous = robot.job
         task_name = job.task_name
@@ -275,10 +216,33 @@ class FleetState:
             if robot is not None:
                 robot.unacknowledged_alerts = count
 
-    def set_thresholds(self, thresholds: Mapping[str, ThresholdLike]) -> None:
-        """Replace the limits (e.g. with the records' alert_thresholds)."""
+    def set_thresholds(self, thresholds: Mapping[str, ThresholdLike],
+                       per_robot: Mapping[str, Mapping[str, ThresholdLike]] | None = None
+                       ) -> None:
+        """Replace the limits (e.g. with the records' alert_thresholds): `thresholds` for
+        every robot, `per_robot` a robot's effective ones (its overrides included)."""
         with self._lock:
             self._thresholds = dict(thresholds)
+            self._robot_thresholds = {robot: dict(limits)
+                                      for robot, limits in (per_robot or {}).items()}
+
+    def thresholds_for(self, robot_id: str) -> dict[str, ThresholdLike]:
+        """The limits `robot_id` is judged by (a copy)."""
+        with self._lock:
+            return dict(self._robot_thresholds.get(robot_id, self._thresholds))
+
+    def apply_records(self, robots: Iterable[KnownRobot]) -> None:
+        """What the records know: robots nobody heard from yet are listed (OFFLINE or
+        UNKNOWN), and every listed robot gets its open alerts count and last seen."""
+        with self._lock:
+            for known in robots:
+                robot = self._robots.get(known.robot_id) or self._add_robot(known.robot_id)
+                if robot is None:
+                    continue
+                robot.records_seen = (None if known.last_seen is None
+                                      else known.last_seen.timestamp())
+                robot.records_status = known.status
+                robot.open_alerts = known.open_alerts
 
     def robot_ids(self) -> list[str]:
         with self._lock:
@@ -289,43 +253,15 @@ class FleetState:
         with self._lock:
             return [self._snapshot(self._robots[rid], now) for rid in sorted(self._robots)]
 
+    def _snapshot(self, robot: RobotState, now: float) -> RobotSnapshot:
+        thresholds = self._robot_thresholds.get(robot.robot_id, self._thresholds)
+        return robot_snapshot(robot, now, thresholds, self.offline_after_s)
+
     def snapshot(self, robot_id: str, now: float | None = None) -> RobotSnapshot | None:
         now = self._clock() if now is None else now
         with self._lock:
             robot = self._robots.get(robot_id)
             return None if robot is None else self._snapshot(robot, now)
-
-    def _snapshot(self, robot: _Robot, now: float) -> RobotSnapshot:
-        stale = []
-        for group in robot.groups.values():
-            for signal in group.values():
-                # A signal seen once has shown no rate it could miss (a one-off event).
-                if signal.count >= 2:
-                    age = now - signal.last_arrival
-                    if signal.is_stale_at(age):
-                        stale.append((signal.label, age))
-        stale.sort(key=lambda item: -item[1])
-        readings = Readings(
-            status=robot.status, emergency_stopped=robot.emergency_stopped,
-            emergency_reason=robot.emergency_reason, battery_percent=robot.battery_percent,
-            cpu_percent=robot.cpu_percent, memory_percent=robot.memory_percent,
-            cpu_temperature=robot.cpu_temperature,
-            servo_temperatures=dict(robot.servo_temperatures), stale_signals=stale,
-            silent_s=None if robot.last_seen is None else now - robot.last_seen,
-            offline_marked=robot.offline_marked)
-        health, reasons = evaluate(readings, self._thresholds, self.offline_after_s)
-        hottest = (max(robot.servo_temperatures.items(), key=lambda item: item[1])
-                   if robot.servo_temperatures else None)
-        return RobotSnapshot(
-            robot_id=robot.robot_id, health=health, reasons=reasons, status=robot.status,
-            legacy=robot.legacy,
-            last_seen=(None if robot.last_seen is None
-                       else datetime.fromtimestamp(robot.last_seen, UTC)),
-            battery_percent=robot.battery_percent, battery_voltage=robot.battery_voltage,
-            cpu_percent=robot.cpu_percent, memory_percent=robot.memory_percent,
-            cpu_temperature=robot.cpu_temperature, hottest_servo=hottest, job=robot.job,
-            unacknowledged_alerts=robot.unacknowledged_alerts,
-            stale_signals=tuple(label for label, _ in stale))
 
     def signals(self, robot_id: str) -> list[SignalKey]:
         with self._lock:

@@ -6,7 +6,8 @@ the GUI thread copies what it draws with `snapshot()`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import IntEnum
 from typing import NamedTuple
@@ -17,13 +18,15 @@ INITIAL_CAPACITY = 256
 
 
 class Health(IntEnum):
-    """Worst-of ordering, after ROS diagnostics (OK < WARN < ERROR < STALE), plus OFFLINE."""
+    """Worst-of ordering, after ROS diagnostics (OK < WARN < ERROR < STALE), plus OFFLINE,
+    and UNKNOWN for a robot the records list but nobody has ever heard from."""
 
     OK = 0
     WARN = 1
     ERROR = 2
     STALE = 3
     OFFLINE = 4
+    UNKNOWN = 5
 
 
 class SignalKey(NamedTuple):
@@ -169,3 +172,20 @@ class RobotSnapshot:
     job: JobProgress | None = None
     unacknowledged_alerts: int = 0
     stale_signals: tuple[str, ...] = ()
+    # metric type (cpu, memory, temperature, battery, servo_temp) -> how far past its
+    # thresholds the value shown is; metrics within limits are left out
+    levels: Mapping[str, Health] = field(default_factory=dict)
+    open_alerts: int | None = None  # unresolved alerts per the records; None: not read yet
+    heard_live: bool = True  # False: known from the records only, no message yet
+
+
+@dataclass(frozen=True, slots=True)
+class KnownRobot:
+    """A robot as the records know it (robots table plus its open alerts), handed to
+    FleetState so that silent robots are listed too."""
+
+    robot_id: str
+    name: str | None
+    status: str | None
+    last_seen: datetime | None  # timezone-aware UTC
+    open_alerts: int = 0

@@ -7,9 +7,15 @@ from collections.abc import Iterator
 import pytest
 from PySide6.QtCore import QSettings
 
-from app.main_window import MainWindow
+from app.main_window import NO_INGEST_TEXT, MainWindow
+from services.live.feed import LiveFeed
+from services.live.fleet import FleetState
 from services.live.model import Health, SignalKey
+from services.live.pipeline import PipelineMonitor
+from services.mqtt_session import MqttSession
+from tests.app.test_settings_dialog import secure_mosquitto  # noqa: F401 - a fixture
 from tests.services.live.test_feed import Console, fast_agent
+from tests.support.pipeline import start_ingest
 
 WAIT_MS = 15_000
 
@@ -26,8 +32,8 @@ def settings(tmp_path) -> QSettings:
     return QSettings(str(tmp_path / "console.ini"), QSettings.Format.IniFormat)
 
 
-def make_window(qtbot, console: Console, settings: QSettings) -> MainWindow:
-    window = MainWindow(console.fleet, console.feed, settings=settings)
+def make_window(qtbot, console: Console, settings: QSettings, **kwargs) -> MainWindow:
+    window = MainWindow(console.fleet, console.feed, settings=settings, **kwargs)
     qtbot.addWidget(window)
     window.show()
     return window
@@ -101,3 +107,79 @@ def test_open_pages_and_geometry_restore(qtbot, console, settings):
                                                                   ["robot_x", "robot_y"]]
     assert (again.size().width(), again.size().height()) == (700, 500)
     assert again.tabs.currentIndex() == 2
+
+
+def test_a_broker_cut_shows_a_banner_and_reconnecting_clears_it(qtbot, tmp_path, mosquitto,
+                                                                console, settings):
+    window = make_window(qtbot, console, settings, open_settings=lambda: None)
+    qtbot.waitUntil(lambda: window.broker_label.text() == "Broker: connected", timeout=WAIT_MS)
+    assert window.broker_banner.isHidden()
+    mosquitto.stop()
+    qtbot.waitUntil(lambda: window.broker_banner.isVisible(), timeout=WAIT_MS)
+    text = window.broker_banner.text
+    assert f"No connection to the MQTT broker at 127.0.0.1:{mosquitto.port}" in text
+    assert "next try in" in text and window.broker_banner.level == "error"
+    assert window.broker_banner.action_button.text() == "Connection settings..."
+    assert "connected" not in window.broker_label.text().replace("reconnecting", "")
+    mosquitto.start()
+    qtbot.waitUntil(lambda: window.broker_banner.isHidden(), timeout=40_000)
+    assert window.broker_label.text().startswith("Broker: connected")
+
+
+def test_a_refused_login_says_so_in_the_banner(qtbot, secure_mosquitto, settings):  # noqa: F811
+    from services.connection_check import check_mqtt
+    from services.connection_profile import MqttProfile
+
+    profile = MqttProfile("127.0.0.1", secure_mosquitto.port, username="console")
+    session = MqttSession("127.0.0.1", secure_mosquitto.port, username="console",
+                          password="wrong")
+    diagnose = lambda: (lambda r: (r.ok, r.message))(check_mqtt(profile, "wrong", 5))  # noqa: E731
+    feed = LiveFeed(session, FleetState(), diagnose=diagnose)
+    window = MainWindow(feed=feed, fleet=FleetState(), settings=settings)
+    qtbot.addWidget(window)
+    window.show()
+    feed.start()
+    session.start()
+    try:
+        qtbot.waitUntil(lambda: "refuses the console" in window.broker_banner.text,
+                        timeout=WAIT_MS)
+        assert "not authorised" in window.broker_banner.text
+        assert window.broker_label.text().startswith("Broker: login refused")
+    finally:
+        feed.stop()
+        session.stop()
+
+
+def test_the_pipeline_indicator_follows_the_ingest(qtbot, mosquitto, console, settings,
+                                                   sqlite_url):
+    pipeline = PipelineMonitor()
+    pipeline.attach(console.session)
+    window = make_window(qtbot, console, settings, pipeline=pipeline)
+    pipe = start_ingest(mosquitto.port, sqlite_url, client_id="ingest-gui")
+    try:
+        qtbot.waitUntil(lambda: window.pipeline_indicator.text().startswith("Ingest: up"),
+                        timeout=WAIT_MS)
+        assert window.pipeline_banner.isHidden()
+        window.pipeline_indicator.click()
+        popup = window.pipeline_indicator.popup
+        qtbot.waitUntil(popup.isVisible, timeout=WAIT_MS)
+        assert popup.table.item(0, 0).text() == "ingest-gui"
+        assert popup.table.item(0, 1).text() == "up"
+        popup.hide()
+    finally:
+        pipe.stop()
+    qtbot.waitUntil(lambda: window.pipeline_indicator.text() == "Ingest: DOWN",
+                    timeout=WAIT_MS)
+    assert window.pipeline_banner.text.startswith(NO_INGEST_TEXT)
+    assert "ingest-gui: offline" in window.pipeline_banner.text
+    pipeline.detach()
+
+
+def test_no_report_at_all_is_no_ingest_after_the_grace_period(qtbot, console, settings):
+    pipeline = PipelineMonitor(grace_s=1.0)
+    pipeline.attach(console.session)
+    window = make_window(qtbot, console, settings, pipeline=pipeline)
+    assert window.pipeline_banner.isHidden()
+    qtbot.waitUntil(lambda: window.pipeline_banner.isVisible(), timeout=WAIT_MS)
+    assert "no ingest instance has reported" in window.pipeline_banner.text
+    pipeline.detach()

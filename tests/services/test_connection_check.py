@@ -193,3 +193,24 @@ def test_nothing_escapes_and_the_secret_is_masked():
     result = check_mqtt(broken, "secret-xyz")
     assert_failed(result)
     assert "secret-xyz" not in result.message
+
+
+@pytest.mark.parametrize(("driver_text", "expected"), [
+    ('records database unavailable: postgresql at db.lab:5432/tonypi: connection failed: '
+     'connection to server at "10.0.0.5", port 5432 failed: Connection refused Is the '
+     'server running on that host and accepting TCP/IP connections?',
+     "cannot reach PostgreSQL at db.lab:5432: connection refused (is the server running, "
+     "is the port right?)"),
+    ("records database unavailable: postgresql at db.lab:5432/tonypi: connection timeout "
+     "expired", "cannot reach PostgreSQL at db.lab:5432: timed out (wrong host, or a "
+     "firewall in the way?)"),
+    ('connection failed: FATAL: password authentication failed for user "otto"',
+     "password authentication failed for user otto on db.lab:5432"),
+    ("failed to resolve host 'db.lab': [Errno -2] Name or service not known",
+     "cannot reach PostgreSQL at db.lab:5432: unknown host 'db.lab' (check the host name)"),
+])
+def test_records_failures_read_as_sentences(driver_text, expected):
+    from services.connection_check import records_failure_text
+
+    profile = PostgresProfile("db.lab", 5432, "tonypi", "otto")
+    assert records_failure_text(profile, driver_text) == expected

@@ -94,7 +94,15 @@ def test_several_robots_are_overlaid_with_their_ids(make_page):
         "r1 Charge", "r2 Charge (stale 9 s)"]
     servo = page.plot("Servo temperature")
     assert len(servo.keys()) == 6
-    assert servo.legend_text(key("r2", "servos", "temperature", "servo_5")) == "r2 servo_5"
+    # 18 servos x robots would push the chart off the page: one entry per robot for the
+    # faded servos, one for its hottest
+    legend = sorted(label.text for _, label in servo.legend.items)
+    assert len(legend) == 4
+    hottest = sorted(servo.hottest())
+    assert [k.robot_id for k in hottest] == ["r1", "r2"]
+    assert [text for text in legend if text.endswith("(hottest)")] == [
+        servo.legend_text(k) for k in hottest]
+    assert "r1 other servos" in legend and "r2 other servos" in legend
     assert page.robots_label.text() == "r1, r2"
 
 

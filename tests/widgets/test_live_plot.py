@@ -5,7 +5,8 @@ from PySide6.QtGui import QColor
 
 from tests.widgets.support import NOW_S, key, series, wheel_zoom_in
 from widgets.live_curve import LiveCurve
-from widgets.live_plot import STALE_COLOR, LivePlot, curve_colors
+from widgets.live_plot import LivePlot
+from widgets.live_plot_items import STALE_COLOR, curve_colors
 
 SERVO_3 = key("r1", "servos", "temperature", "servo_3")
 SERVO_4 = key("r1", "servos", "temperature", "servo_4")

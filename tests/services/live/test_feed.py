@@ -4,6 +4,7 @@ broker restart is survived, malformed payloads are counted."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 
 from robot_agent.agent import Agent, build_agent
 from robot_agent.config import load_config
-from services.live.feed import LiveFeed
+from services.live.feed import FeedStats, LiveFeed, broker_status
 from services.live.fleet import FleetState
 from services.live.model import Health, SignalKey
 from services.mqtt_session import MqttSession
@@ -236,3 +237,59 @@ def test_stop_unsubscribes(mosquitto, console):
         assert "tonypi_quiet" not in console.fleet.robot_ids()
     finally:
         publisher.close()
+
+
+def _stats(**overrides) -> FeedStats:
+    values = dict(state="connected", next_retry_at=None, messages_total=0, samples_total=0,
+                  values_total=0, rejected_total=0, messages_per_s=0.0, samples_per_s=0.0,
+                  values_per_s=0.0, newest_sample_age_s=None, broker="lab:1883")
+    values.update(overrides)
+    return FeedStats(**values)
+
+
+def test_broker_status_says_connected_but_silent_and_why_it_is_down():
+    assert broker_status(_stats(silent_for_s=1.0), 100.0).line == "Broker: connected"
+    silent = broker_status(_stats(silent_for_s=42.0), 100.0)
+    assert (silent.level, silent.line, silent.banner) == (
+        "warning", "Broker: connected, no data for 42 s", None)
+    lost = broker_status(_stats(state="reconnecting", next_retry_at=104.0, down_since=70.0,
+                                reason="connection refused by lab:1883"), 100.0)
+    assert lost.level == "error" and lost.line == "Broker: reconnecting, next try in 4 s"
+    assert lost.banner == ("No connection to the MQTT broker at lab:1883 for 30 s: "
+                           "connection refused by lab:1883. Live data is not updating; "
+                           "reconnecting, next try in 4 s.")
+    refused = broker_status(_stats(state="reconnecting", next_retry_at=108.0, refused=True,
+                                   reason="not authorised: bad credentials"), 100.0)
+    assert refused.line == "Broker: login refused, next try in 8 s"
+    assert "refuses the console: not authorised: bad credentials" in refused.banner
+    starting = broker_status(_stats(state="connecting", down_since=99.0), 100.0)
+    assert starting.banner is None  # a first connection takes milliseconds: no alarm yet
+
+
+def test_a_cut_is_diagnosed_off_the_calling_thread(mosquitto):
+    calls: list[str] = []
+
+    def diagnose() -> tuple[bool, str]:
+        calls.append(threading.current_thread().name)
+        return False, "connection refused by the broker"
+
+    session = MqttSession("127.0.0.1", mosquitto.port)
+    feed = LiveFeed(session, FleetState(), diagnose=diagnose)
+    feed.start()
+    session.start()
+    try:
+        assert session.wait_connected(CONNECT_TIMEOUT_S)
+        assert feed.stats().reason is None and calls == []
+        mosquitto.stop()
+        wait_until(lambda: feed.stats().reason == "connection refused by the broker",
+                   message="diagnosis shown")
+        assert calls == ["broker-diagnosis"]
+        stats = feed.stats()
+        assert stats.state == "reconnecting" and stats.down_since is not None
+        mosquitto.start()
+        wait_until(lambda: feed.stats().state == "connected", timeout_s=40,
+                   message="reconnected")
+        assert feed.stats().reason is None and feed.stats().silent_for_s is not None
+    finally:
+        feed.stop()
+        session.stop()
