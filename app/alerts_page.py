@@ -13,12 +13,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import numpy as np
-from PySide6.QtCore import QObject, QSettings, QTimer, Signal
+from PySide6.QtCore import QSettings, QTimer, Signal
 from PySide6.QtGui import QAction, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -31,6 +28,15 @@ from PySide6.QtWidgets import (
 )
 
 from app.alert_feed import RELOADED, AlertBatch, AlertFeed, alert_row
+from app.alerts_data import (
+    LOADING_TEXT,
+    counts_text,
+    describe_event,
+    load_series,
+    status_text,
+    unit_of,
+)
+from app.alerts_worker import PageWorker
 from app.theme import app_icon
 from services.alerts.service import AlertService
 from services.auth import AuthUser, PermissionDenied
@@ -38,77 +44,26 @@ from widgets.alert_details import AlertEventRow
 from widgets.alert_model import (
     SEVERITIES,
     SEVERITY_COLORS,
-    SOURCE_UNITS,
     AlertRow,
     AlertTableModel,
     format_time,
     severity_icon,
 )
-from widgets.alert_view import AlertView
+from widgets.alert_view import RESOLVE_CAUSE, AlertView
 
 logger = logging.getLogger(__name__)
 
 FLEET_PUSH_INTERVAL_MS = 2000  # robots that appear later get their count within 2 s
 NOTIFICATION_SHOWN_MS = 15_000
-CHART_BEFORE = timedelta(minutes=10)
-CHART_AFTER = timedelta(minutes=10)
-CHART_MAX_SPAN = timedelta(hours=2)
-CHART_POINTS = 300
 SOUND_SETTING = "alerts/sound_on_critical"
 OUT_OF_DATE_TEXT = "Alerts may be out of date"
-# alert source -> (measurement, field, label, unit); servo_<n> is handled apart.
-SOURCE_METRICS = {
-    "cpu": ("performance", "cpu_percent", "CPU"),
-    "memory": ("performance", "memory_percent", "Memory"),
-    "disk": ("performance", "disk_percent", "Disk"),
-    "cpu_temperature": ("performance", "cpu_temperature", "CPU temperature"),
-    "battery": ("battery", "percentage", "Battery"),
-}
-
-
-def counts_text(counts: dict[str, int]) -> str:
-    """'2 critical, 1 warning' (worst first), '' when nothing is unacknowledged."""
-    return ", ".join(f"{counts[s]} {s}" for s in (*SEVERITIES, *sorted(set(counts) - set(
-        SEVERITIES))) if counts.get(s))
-
-
-def metric_of(alert: AlertRow) -> tuple[str, str, str, str, str] | None:
-    """(measurement, field, series, label, unit) behind an alert, None for network/system."""
-    source = alert.source or ""
-    if source.startswith("servo_"):
-        return "servos", "temperature", source, f"{source} temperature", "°C"
-    if source in SOURCE_METRICS:
-        measurement, field, label = SOURCE_METRICS[source]
-        return measurement, field, "", label, SOURCE_UNITS.get(source, "")
-    return None
-
-
-def describe_event(details: Any) -> str:
-    """The details JSON of an alert_events row as a short line for people."""
-    if not isinstance(details, dict):
-        return ""
-    parts = []
-    for key in ("comment", "reason"):
-        if details.get(key):
-            parts.append(f"{key}: {details[key]}")
-    if details.get("severity"):
-        value, threshold = details.get("value"), details.get("threshold")
-        reading = "" if value is None else f" at {value:.1f}"
-        limit = "" if threshold is None else f" (threshold {threshold:g})"
-        parts.append(f"{details['severity']}{reading}{limit}")
-    if details.get("auto"):
-        parts.append("condition cleared")
-    return "; ".join(parts)
-
-
-class _Bridge(QObject):
-    """Carries a finished Future from the worker thread to the GUI thread (queued)."""
-
-    finished = Signal(object, object)  # callback, future
+# Notice causes: a banner goes away when its cause does (see _settle_notices).
+RELOAD_CAUSE, ACKNOWLEDGE_CAUSE = "reload", "acknowledge"  # and the view's RESOLVE_CAUSE
 
 
 class AlertsPage(QWidget):
     counts_changed = Signal(dict)  # {severity: unacknowledged count}
+    status_changed = Signal(str, bool)  # status-bar text, a critical one is unacknowledged
     critical_alert_raised = Signal(object)  # AlertRow, a critical alert new to this console
 
     def __init__(self, database, session, user: AuthUser, *, history_store=None,
@@ -131,11 +86,13 @@ class AlertsPage(QWidget):
         self.feed = AlertFeed(session, self.service, self._on_alerts_arrived,
                               on_reloaded=self._on_reloaded,
                               on_reload_failed=self._on_reload_failed, parent=self)
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alerts-page")
-        self._bridge = _Bridge(self)
-        self._bridge.finished.connect(self._on_work_finished)
+        self._worker = PageWorker("alerts-page", self)
+        self._worker.work_failed.connect(self._on_work_failed)
         self._notified: set[int] = set()
         self._loaded_once = False
+        self._reload_failed = False
+        self._status = LOADING_TEXT
+        self._notice_alerts: set[int] = set()  # the alerts an action notice is about
         self._details_wanted: int | None = None  # written on the GUI thread only
         self._counts: dict[str, int] = {}
         self._pushed: dict[str, int] = {}
@@ -177,16 +134,19 @@ class AlertsPage(QWidget):
     def shutdown(self) -> None:
         self._fleet_timer.stop()
         self.feed.stop()
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._worker.shutdown()
         if self._tray is not None:
             self._tray.hide()
 
     def counts(self) -> dict[str, int]:
         return dict(self._counts)
 
+    def status_text(self) -> str:
+        return self._status
+
     # -- data from the feed ------------------------------------------------------------
     def _on_alerts_arrived(self, batch: AlertBatch) -> None:
-        inserted = {row.id for row in self.model.upsert(row for row, _ in batch)}
+        inserted = {row.id for row in self._upsert(row for row, _ in batch)}
         for row, event in batch:
             fresh = (event in ("raised", "escalated")
                      or (event == RELOADED and self._loaded_once and row.id in inserted))
@@ -199,11 +159,42 @@ class AlertsPage(QWidget):
         # From now on a reloaded alert this console has not seen is news (raised while
         # the broker was unreachable); the first load is only the past.
         self._loaded_once = True
-        if self.view.notice_text().startswith(OUT_OF_DATE_TEXT):
-            self.view.notice.hide()  # the database answered again
+        self._reload_failed = False
+        self.view.clear_notice(RELOAD_CAUSE)  # the database answered again
+        self._refresh_counts()  # an empty answer is an answer: no more "loading"
 
     def _on_reload_failed(self, reason: str) -> None:
-        self.view.show_notice(f"{OUT_OF_DATE_TEXT}: {reason}", "warning")
+        self._reload_failed = True
+        self.view.show_notice(f"{OUT_OF_DATE_TEXT}: {reason}", "warning", RELOAD_CAUSE)
+        self._refresh_counts()
+
+    def _upsert(self, rows) -> list[AlertRow]:
+        """Into the model; the details pane reloads the history of the alert it shows
+        when that alert changed (an acknowledgement's comment, a resolve's reason)."""
+        shown = self.view.details.alert()
+        before = None if shown is None else self.model.alert(shown.id)
+        inserted = self.model.upsert(rows)
+        if shown is not None and self.model.alert(shown.id) != before:
+            self._on_details_requested(shown.id)
+        self._settle_notices()
+        return inserted
+
+    def _settle_notices(self) -> None:
+        """Hide an action's notice once every alert it was about is done anyway (someone
+        else acknowledged or resolved them)."""
+        cause = self.view.notice_cause()
+        if cause not in (ACKNOWLEDGE_CAUSE, RESOLVE_CAUSE) or not self._notice_alerts:
+            return
+        rows = [self.model.alert(i) for i in self._notice_alerts]
+        done = all(row is not None and (row.acknowledged if cause == ACKNOWLEDGE_CAUSE
+                                        else row.resolved) for row in rows)
+        if done:
+            self.view.clear_notice(cause)
+
+    def _show_action_notice(self, text: str, level: str, cause: str,
+                            alert_ids: set[int]) -> None:
+        self._notice_alerts = set(alert_ids)
+        self.view.show_notice(text, level, cause)
 
     def _refresh_counts(self) -> None:
         counts = self.model.counts_unacknowledged()
@@ -211,6 +202,11 @@ class AlertsPage(QWidget):
             self._counts = counts
             self.counts_changed.emit(dict(counts))
             self._push_fleet_counts()
+        status = status_text(counts, self.model.open_count(), loaded=self._loaded_once,
+                             failed=self._reload_failed)
+        if status != self._status:
+            self._status = status
+            self.status_changed.emit(status, bool(counts.get("critical")))
 
     def _push_fleet_counts(self) -> None:
         if self._fleet is None:
@@ -247,6 +243,9 @@ class AlertsPage(QWidget):
         window.raise_()
         window.activateWindow()
 
+    def _on_work_failed(self, text: str, cause: str) -> None:
+        self.view.show_notice(text, "error", cause)
+
     # -- operator gestures -----------------------------------------------------------
     def _on_acknowledge_requested(self, alert_ids: list[int], comment: str) -> None:
         user, service = self.user, self.service
@@ -262,41 +261,47 @@ class AlertsPage(QWidget):
                     outcomes.append((alert_id, exc))
             return outcomes
 
-        self._run(work, self._on_acknowledged, "Could not acknowledge")
+        self._worker.run(work, self._on_acknowledged, "Could not acknowledge", ACKNOWLEDGE_CAUSE)
 
     def _on_acknowledged(self, outcomes: list[Any]) -> None:
         lost, failed = [], []
-        rows = []
+        rows, failed_ids = [], set()
         for outcome in outcomes:
             if isinstance(outcome, tuple):
                 failed.append(f"alert #{outcome[0]}: {outcome[1]}")
+                failed_ids.add(outcome[0])
                 continue
             rows.append(alert_row(outcome.alert))
             if not outcome.acknowledged and outcome.by != self.user.username:
                 lost.append(f"alert #{outcome.alert.id} ({outcome.alert.title}) was already "
                             f"acknowledged by {outcome.by} at {format_time(outcome.at)}")
-        self.model.upsert(rows)  # at once; the announcement confirms it a moment later
-        self._refresh_counts()
         if failed:
-            self.view.show_notice("Could not acknowledge " + "; ".join(failed), "error")
+            self._show_action_notice("Could not acknowledge " + "; ".join(failed), "error",
+                                     ACKNOWLEDGE_CAUSE, failed_ids)
         elif lost:
-            self.view.show_notice("Not acknowledged by you: " + "; ".join(lost) + ".",
-                                  "warning")
+            # Informative, not a fault: it stays until the next acknowledgement.
+            self._show_action_notice("Not acknowledged by you: " + "; ".join(lost) + ".",
+                                     "warning", ACKNOWLEDGE_CAUSE, set())
+        else:
+            self.view.clear_notice(ACKNOWLEDGE_CAUSE)  # this one went through
+        self._upsert(rows)  # at once; the announcement confirms it a moment later
+        self._refresh_counts()
 
     def _on_resolve_requested(self, alert_id: int, reason: str) -> None:
         user, service = self.user, self.service
-        self._run(lambda: service.resolve(user, alert_id, reason), self._on_resolved,
-                  "Could not resolve")
+        self._worker.run(lambda: service.resolve(user, alert_id, reason), self._on_resolved,
+                  "Could not resolve", RESOLVE_CAUSE)
 
     def _on_resolved(self, outcome: Any) -> None:
-        self.model.upsert([alert_row(outcome.alert)])
-        self._refresh_counts()
         if not outcome.resolved:
             who = f"by {outcome.by}" if outcome.by else "automatically (condition cleared)"
-            self.view.show_notice(f"Alert #{outcome.alert.id} was already resolved {who} "
-                                  f"at {format_time(outcome.at)}.", "warning")
-        elif self.view.details.alert() and self.view.details.alert().id == outcome.alert.id:
-            self._on_details_requested(outcome.alert.id)  # its history has a new line
+            self._show_action_notice(f"Alert #{outcome.alert.id} was already resolved {who} "
+                                     f"at {format_time(outcome.at)}.", "warning",
+                                     RESOLVE_CAUSE, set())
+        else:
+            self.view.clear_notice(RESOLVE_CAUSE)
+        self._upsert([alert_row(outcome.alert)])  # the details show its new history line
+        self._refresh_counts()
 
     def _on_details_requested(self, alert_id: int) -> None:
         row = self.model.alert(alert_id)
@@ -306,18 +311,19 @@ class AlertsPage(QWidget):
         def work() -> tuple[int, list[AlertEventRow], Any] | None:
             if self._details_wanted != alert_id:
                 return None  # arrowed past it: skip the queries, a newer request follows
-            events = [AlertEventRow(e.at, e.event, e.actor, describe_event(e.details))
+            unit = unit_of(row)
+            events = [AlertEventRow(e.at, e.event, e.actor, describe_event(e.details, unit))
                       for e in service.history(alert_id)]
             series = None
             if history is not None and row is not None:
                 try:
-                    series = _load_series(history, row)
+                    series = load_series(history, row)
                 except Exception as exc:  # the chart is a bonus; the history still shows
                     logger.warning("no chart for alert %d: %s", alert_id, exc)
                     series = str(exc)
             return alert_id, events, series
 
-        self._run(work, self._on_details_loaded, "Could not load the alert's history")
+        self._worker.run(work, self._on_details_loaded, "Could not load the alert's history")
 
     def _on_details_loaded(self, result: tuple[int, list[AlertEventRow], Any] | None) -> None:
         if result is None:
@@ -339,52 +345,6 @@ class AlertsPage(QWidget):
             details.set_series(times, mean, lower=low, upper=high, label=label, unit=unit,
                                threshold=shown.threshold, marker_at=shown.created_at)
 
-    # -- worker plumbing ---------------------------------------------------------------
-    def _run(self, work: Callable[[], Any], on_done: Callable[[Any], None],
-             failure: str) -> None:
-        def deliver(future: Future) -> None:
-            try:
-                self._bridge.finished.emit((on_done, failure), future)
-            except RuntimeError:  # the page is gone (window closed); nobody to tell
-                pass
-        try:
-            self._executor.submit(work).add_done_callback(deliver)
-        except RuntimeError:  # executor shut down
-            logger.info("alerts page is shutting down; %s skipped", failure.lower())
-
-    def _on_work_finished(self, callback: tuple[Callable[[Any], None], str],
-                          future: Future) -> None:
-        on_done, failure = callback
-        if future.cancelled():
-            return
-        error = future.exception()
-        if isinstance(error, PermissionDenied):
-            self.view.show_notice(f"Refused: {error}", "error")
-        elif error is not None:
-            logger.warning("%s: %s", failure, error)
-            self.view.show_notice(f"{failure}: {error}", "error")
-        else:
-            on_done(future.result())
-
-
-def _load_series(history, row: AlertRow) -> tuple | None:
-    metric = metric_of(row)
-    if metric is None or row.created_at is None or not row.robot_id:
-        return None
-    measurement, field, series, label, unit = metric
-    now = datetime.now(UTC)
-    start = row.created_at - CHART_BEFORE
-    end = max(row.created_at + CHART_AFTER, (row.resolved_at or row.created_at) + CHART_AFTER)
-    stop = min(end, now, row.created_at + CHART_MAX_SPAN)
-    if stop <= start:
-        stop = start + CHART_BEFORE
-    buckets = history.query(row.robot_id, measurement, field, start, stop,
-                            max_points=CHART_POINTS, series=series)
-    times = np.array([b.start.timestamp() for b in buckets], dtype=float)
-    return (times, np.array([b.mean for b in buckets], dtype=float),
-            np.array([b.min for b in buckets], dtype=float),
-            np.array([b.max for b in buckets], dtype=float), label, unit)
-
 
 def install_alerts_page(window, *, database, session, user: AuthUser, history_store=None,
                         publish: Callable[[str, bytes], None] | None = None) -> AlertsPage:
@@ -394,7 +354,7 @@ def install_alerts_page(window, *, database, session, user: AuthUser, history_st
                       fleet=getattr(window, "fleet", None), parent=window)
     tabs = window.tabs
     window.add_fixed_tab(page, "Alerts", 1)
-    label = QLabel("Alerts: loading...")
+    label = QLabel(page.status_text())
     label.setObjectName("alerts_status")
     label.setToolTip("Unacknowledged alerts by severity (Ctrl+2 shows them)")
     window.statusBar().insertPermanentWidget(0, label)
@@ -417,18 +377,22 @@ def install_alerts_page(window, *, database, session, user: AuthUser, history_st
             tabs.setTabText(position, f"Alerts ({text})" if text else "Alerts")
             worst = next((s for s in SEVERITIES if counts.get(s)), None)
             tabs.setTabIcon(position, severity_icon(worst) if worst else QIcon())
-        label.setText(f"Unacknowledged alerts: {text}" if text else "No unacknowledged alerts")
-        colour = SEVERITY_COLORS["critical"] if counts.get("critical") else ""
+
+    def on_status_changed(text: str, critical: bool) -> None:
+        label.setText(text)
+        colour = SEVERITY_COLORS["critical"] if critical else ""
         label.setStyleSheet(f"color: {colour}; font-weight: bold;" if colour else "")
 
     def on_critical(row: AlertRow) -> None:
-        window.statusBar().showMessage(f"New critical alert on {row.robot_id}: {row.title}",
+        # Short: the permanent widgets on the right leave little room (the tab has more).
+        what = row.source or row.alert_type
+        window.statusBar().showMessage(f"New critical alert on {row.robot_id}: {what}",
                                        NOTIFICATION_SHOWN_MS)
 
     page.counts_changed.connect(on_counts_changed)
+    page.status_changed.connect(on_status_changed)
     page.critical_alert_raised.connect(on_critical)
     on_counts_changed({})
-    label.setText("Alerts: loading...")
     app = QApplication.instance()
     if app is not None:
         app.aboutToQuit.connect(page.shutdown)

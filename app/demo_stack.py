@@ -51,6 +51,7 @@ INGEST_CLIENT_ID = "tonypi-ingest-demo"
 MQTT_HOST = "127.0.0.1"
 CONNECT_TIMEOUT_S = 10.0
 AGENT_DRAIN_S = 2.0  # a graceful agent stop: long enough for the broker to take "offline"
+AGENT_STOP_MARGIN_S = 5.0  # beyond the drain: the sampler join and the disconnect
 INGEST_SETTLE_S = 2.0  # after the robots stop, time for ingest to record them offline
 SETTLE_POLL_S = 0.02
 
@@ -186,14 +187,10 @@ class DemoStack:
                                      f"{timeout_s} s")
 
     def _stop_parts(self, timeout_s: float) -> None:
+        # Robots first, while the ingest still runs: each says goodbye (a clean offline,
+        # which raises no alert) and the ingest must store it before it stops.
         stopped = list(self.agents)
-        for robot_id, agent in list(self.agents.items()):
-            try:
-                agent.stop(drain_timeout_s=min(AGENT_DRAIN_S, timeout_s))
-            except Exception:  # one robot failing to stop must not strand the rest
-                logger.exception("demo robot %s did not stop cleanly", robot_id)
-            agent.outbox.close()
-        self.agents.clear()
+        self._stop_agents(min(AGENT_DRAIN_S, timeout_s))
         if self.ingest is not None:
             if stopped and self.database is not None:
                 self._wait_robots_recorded_offline(stopped, min(INGEST_SETTLE_S, timeout_s))
@@ -212,9 +209,31 @@ class DemoStack:
             shutil.rmtree(self.workdir, ignore_errors=True)
         self.workdir = None
 
+    def _stop_agents(self, drain_timeout_s: float) -> None:
+        """All robots at once: each may wait drain_timeout_s for its receipts, and the
+        window should close in one such wait, not one per robot."""
+        def stop(robot_id: str, agent: Agent) -> None:
+            try:
+                agent.stop(drain_timeout_s=drain_timeout_s)
+            except Exception:  # one robot failing to stop must not strand the rest
+                logger.exception("demo robot %s did not stop cleanly", robot_id)
+            finally:
+                agent.outbox.close()
+
+        threads = [threading.Thread(target=stop, args=item, name=f"stop-{item[0]}")
+                   for item in self.agents.items()]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(drain_timeout_s + AGENT_STOP_MARGIN_S)
+            if thread.is_alive():
+                logger.warning("demo robot stop %s still running", thread.name)
+        self.agents.clear()
+
     def _wait_robots_recorded_offline(self, robot_ids: list[str], timeout_s: float) -> None:
-        """Let ingest store what the stopped robots said last (their retained "offline"
-        status), so a kept workdir does not show them online at the next start."""
+        """Let ingest store what the stopped robots said last (their goodbye, a clean
+        "offline"), so a kept workdir does not show them online at the next start and
+        the goodbye ends any open network alert rather than being lost with the ingest."""
         assert self.database is not None
         deadline = time.monotonic() + timeout_s
         while True:

@@ -32,11 +32,25 @@ from PySide6.QtWidgets import (
 
 from app.background import BackgroundWork
 from services.records.repositories import JobRepository, RobotRepository
-from widgets.job_model import Column, JobRow, JobTableModel, ProgressDelegate, format_duration
+from widgets.job_model import (
+    Column,
+    JobRow,
+    JobTableModel,
+    ProgressDelegate,
+    format_duration,
+    full_time,
+)
 
 logger = logging.getLogger(__name__)
 
 REFRESH_INTERVAL_MS = 2000
+CELL_PADDING_PX = 24  # Fusion's cell margins plus a little air
+ROBOT_COLUMN_MAX_PX = 240  # longer ids are elided; the tooltip has them whole
+# The widest text each column usually shows: columns are sized from the font, not pixels.
+COLUMN_SAMPLES = {Column.ROBOT: "tonypi_demo_01", Column.TASK: "Inventory scan",
+                  Column.STATUS: "cancelled", Column.PROGRESS: "100/100  100%",
+                  Column.ELAPSED: "0:00:00", Column.REMAINING: "0:00:00",
+                  Column.STARTED: "Nov 22 10:15", Column.ENDED: "Nov 22 10:15"}
 HISTORY_LIMIT = 500
 HISTORY_STATUSES = ("completed", "failed", "cancelled")
 ALL = "All"
@@ -96,9 +110,8 @@ def describe_job(row: JobRow, now: datetime) -> str:
     lines = [f"Job {row.id} on {row.robot_id}: {row.task_name or '(no task name)'}",
              f"Status: {row.status}",
              f"Items: {items}" + ("" if percent is None else f" ({percent:.0f}%)"),
-             f"Started: {row.start_time.astimezone():%Y-%m-%d %H:%M:%S}",
-             f"Ended: {row.end_time.astimezone():%Y-%m-%d %H:%M:%S}" if row.end_time
-             else "Ended: (running)",
+             f"Started: {full_time(row.start_time)}",
+             f"Ended: {full_time(row.end_time)}" if row.end_time else "Ended: (running)",
              f"Duration: {format_duration(row.elapsed(now))}"]
     if row.status != "active":
         lines.append(f"Outcome: {row.status}" + (f" ({row.reason})" if row.reason else ""))
@@ -116,16 +129,28 @@ def _table(model: JobTableModel) -> QTableView:
     view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
     view.setAlternatingRowColors(True)
     view.verticalHeader().hide()
-    view.setWordWrap(False)  # a long reason is elided; the details pane shows all of it
+    # A long reason or id is elided (tooltip and details pane show all of it).
+    view.setWordWrap(False)
+    view.setTextElideMode(Qt.TextElideMode.ElideRight)
     header = view.horizontalHeader()
     header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-    header.setStretchLastSection(True)
-    for column, width in ((Column.ROBOT, 100), (Column.TASK, 130), (Column.STATUS, 80),
-                          (Column.PROGRESS, 170), (Column.ELAPSED, 70),
-                          (Column.REMAINING, 100), (Column.STARTED, 135),
-                          (Column.ENDED, 135)):
-        view.setColumnWidth(column, width)
+    header.setStretchLastSection(True)  # the outcome takes what is left
+    metrics = view.fontMetrics()
+    for column, sample in COLUMN_SAMPLES.items():
+        title = model.headerData(column, Qt.Orientation.Horizontal)
+        view.setColumnWidth(column, max(metrics.horizontalAdvance(sample),
+                                        metrics.horizontalAdvance(title)) + CELL_PADDING_PX)
     return view
+
+
+def fit_robot_column(view: QTableView, robots: list[str]) -> None:
+    """Widen the robot column to the longest robot id (up to a cap), never narrow it:
+    an operator's own widening stays."""
+    metrics = view.fontMetrics()
+    wanted = max((metrics.horizontalAdvance(r) for r in robots), default=0) + CELL_PADDING_PX
+    wanted = min(wanted, ROBOT_COLUMN_MAX_PX)
+    if view.columnWidth(Column.ROBOT) < wanted:
+        view.setColumnWidth(Column.ROBOT, wanted)
 
 
 class JobsPage(QWidget):
@@ -238,6 +263,8 @@ class JobsPage(QWidget):
         self.active_model.set_rows(snapshot.active, now)
         self.history_model.set_rows(snapshot.history, now)
         self._update_robots(snapshot.robots)
+        for view in (self.active_view, self.history_view):
+            fit_robot_column(view, snapshot.robots)
         self.status_label.setText(f"{len(snapshot.active)} active, "
                                   f"{len(snapshot.history)} in history")
         for view in (self.active_view, self.history_view):

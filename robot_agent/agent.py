@@ -89,7 +89,9 @@ class Agent:
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         self._unsubscribe.clear()
-        self._emit("status", self.status_data("offline"))
+        # "clean": this offline is a goodbye, not the last will the broker would send
+        # for a lost connection, so the ingest raises no network alert for it.
+        self._emit("status", {**self.status_data("offline"), "clean": True})
         drained = self.publisher.drain(drain_timeout_s)
         if not drained:
             logger.warning("stopping with %d message(s) not yet %s; they are kept in the "

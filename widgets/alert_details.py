@@ -117,7 +117,9 @@ class AlertDetails(QWidget):
 
         self.plot = pg.PlotWidget()
         self.plot.setMinimumSize(CHART_MIN_WIDTH_PX, CHART_MIN_HEIGHT_PX)
-        self.plot.setAxisItems({"bottom": pg.DateAxisItem()})  # local time
+        self.plot.setAxisItems({"bottom": pg.DateAxisItem()})  # local time: say which
+        self.plot.getAxis("bottom").setLabel(
+            f"time ({datetime.now(UTC).astimezone().strftime('%Z')})")
         self.plot.showGrid(x=True, y=True, alpha=0.2)
         self.plot.setMenuEnabled(False)
         self.plot.hideButtons()

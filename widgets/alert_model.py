@@ -136,13 +136,14 @@ def format_value(row: AlertRow) -> str:
 
 
 def format_time(at: datetime | None, now: datetime | None = None) -> str:
-    """Local wall clock: '10:15:03' today, 'Nov 21 10:15' before; UTC is in the tooltip."""
+    """Local wall clock with its zone: '10:15:03 CET' today, 'Nov 21 10:15 CET' before
+    (an operator comparing with a robot's or a server's log must know which clock);
+    UTC is in the tooltip."""
     if at is None:
         return MISSING_TEXT
     local = at.astimezone()
     today = (now or datetime.now(UTC)).astimezone().date()
-    return local.strftime("%H:%M:%S") if local.date() == today else local.strftime(
-        "%b %d %H:%M")
+    return local.strftime("%H:%M:%S %Z" if local.date() == today else "%b %d %H:%M %Z")
 
 
 def format_acknowledged(row: AlertRow) -> str:
@@ -259,6 +260,10 @@ class AlertTableModel(QAbstractTableModel):
         counts = Counter(r.severity for r in self._rows if not r.acknowledged)
         return {severity: counts.get(severity, 0) for severity in SEVERITIES} | {
             s: n for s, n in counts.items() if s not in SEVERITIES}
+
+    def open_count(self) -> int:
+        """Alerts whose condition has not cleared (or been resolved by hand)."""
+        return sum(1 for r in self._rows if not r.resolved)
 
     def unacknowledged_by_robot(self) -> dict[str, int]:
         return dict(Counter(r.robot_id for r in self._rows if not r.acknowledged and r.robot_id))

@@ -63,9 +63,16 @@ logger = logging.getLogger(__name__)
 COLUMN_SAMPLE_TEXT = {
     Column.SEVERITY: "Critical__", Column.ROBOT: "tonypi_raspberrypi_01",
     Column.TYPE: "temperature", Column.SOURCE: "cpu_temperature",
-    Column.VALUE: "100.0 / 100 °C", Column.RAISED: "Nov 22 10:15",
-    Column.STATE: "Cleared, unacknowledged", Column.ACKNOWLEDGED: "operator_01 at 10:15:03",
+    Column.VALUE: "100.0 / 100 °C", Column.RAISED: "Nov 22 10:15 CEST",
+    Column.STATE: "Cleared, unacknowledged",
+    Column.ACKNOWLEDGED: "operator_01 at 10:15:03 CEST",
 }
+
+RESOLVE_CAUSE = "resolve"  # the notice cause the page uses for resolve outcomes too
+# What a manual resolve does while the condition still holds (services.alerts.engine.hold).
+RESOLVE_HELP = ("Closes the alert now. If its condition still holds, no new alert is "
+                "raised for it until the value is back in range; a warning that turns "
+                "critical still raises one.")
 
 # (parent, title, label) -> text, or None when the operator cancelled.
 TextPrompt = Callable[[QWidget, str, str], "str | None"]
@@ -185,11 +192,19 @@ class AlertView(QWidget):
         self._update_buttons()
 
     # -- public ----------------------------------------------------------------------
-    def show_notice(self, text: str, level: str = "error") -> None:
-        self.notice.show_text(text, level)
+    def show_notice(self, text: str, level: str = "error", cause: str = "") -> None:
+        """`cause` names what the notice is about, so clear_notice(cause) can take it
+        away when that is over; a notice without one stays until dismissed."""
+        self.notice.show_text(text, level, cause)
+
+    def clear_notice(self, cause: str) -> None:
+        self.notice.clear(cause)
 
     def notice_text(self) -> str:
         return "" if self.notice.isHidden() else self.notice.label.text()
+
+    def notice_cause(self) -> str:
+        return "" if self.notice.isHidden() else self.notice.cause
 
     def set_filters(self, *, severity: str | None = None, robot: str | None = None,
                     state: str = "All states", time_range: str = "All times") -> None:
@@ -244,7 +259,7 @@ class AlertView(QWidget):
         acknowledge.triggered.connect(lambda: self._ask_and_acknowledge(pending))
         resolve = QAction("Resolve...", menu)
         resolve.setEnabled(not row.resolved)
-        resolve.setToolTip("Close the alert by hand, with a reason")
+        resolve.setToolTip(RESOLVE_HELP)
         resolve.triggered.connect(lambda: self._ask_and_resolve(row.id))
         details = QAction("Details", menu)
         details.triggered.connect(lambda: self._show_details(row.id))
@@ -286,12 +301,14 @@ class AlertView(QWidget):
 
     def _ask_and_resolve(self, alert_id: int) -> None:
         reason = self.prompt(self, "Resolve alert", f"Resolve alert #{alert_id} by hand.\n"
-                             "Reason (required):")
+                             f"{RESOLVE_HELP}\nReason (required):")
         if reason is None:
             return
         if not reason:
-            self.show_notice("Not resolved: a manual resolve needs a reason.", "warning")
+            self.show_notice("Not resolved: a manual resolve needs a reason.", "warning",
+                             RESOLVE_CAUSE)
             return
+        self.clear_notice(RESOLVE_CAUSE)
         self.resolve_requested.emit(alert_id, reason)
 
     def _show_details(self, alert_id: int) -> None:
@@ -348,8 +365,9 @@ class AlertView(QWidget):
 
     def _update_summary(self, *_args: object) -> None:
         shown, total = self.proxy.rowCount(), self.model.rowCount()
-        self.summary_label.setText(f"{total} alerts" if shown == total
-                                   else f"{shown} of {total} alerts shown")
+        noun = "alert" if total == 1 else "alerts"
+        self.summary_label.setText(f"{total} {noun}" if shown == total
+                                   else f"{shown} of {total} {noun} shown")
 
     def _update_buttons(self, *_args: object) -> None:
         if not hasattr(self, "acknowledge_selected_button"):

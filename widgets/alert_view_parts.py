@@ -174,11 +174,13 @@ class AcknowledgeButtonDelegate(QStyledItemDelegate):
 
 
 class NoticeBanner(QFrame):
-    """An inline message above the table that stays until closed or replaced."""
+    """An inline message above the table that stays until closed, replaced, or its
+    cause goes away (`clear(cause)`: e.g. the database answers again)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("alert_notice")
+        self.cause = ""  # what the shown text is about; "" for none in particular
         self.label = QLabel()
         self.label.setWordWrap(True)
         self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -193,7 +195,13 @@ class NoticeBanner(QFrame):
         layout.addWidget(close)
         self.hide()
 
-    def show_text(self, text: str, level: str = "error") -> None:
+    def clear(self, cause: str) -> None:
+        """Hide the banner if it is about `cause`."""
+        if cause and self.cause == cause and not self.isHidden():
+            self.hide()
+
+    def show_text(self, text: str, level: str = "error", cause: str = "") -> None:
+        self.cause = cause
         background, foreground = NOTICE_COLORS.get(level, NOTICE_COLORS["info"])
         self.setStyleSheet(f"QFrame#alert_notice {{ background: {background}; "
                            f"border: 1px solid {foreground}; border-radius: 4px; }} "

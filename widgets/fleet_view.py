@@ -46,7 +46,7 @@ CELL_MARGIN_PX = 8
 COLUMN_SAMPLE_TEXT: dict[Column, str] = {
     Column.ROBOT: "tonypi_raspberrypi_01",  # real ids: tonypi_<hostname>
     Column.STATUS: "UNKNOWN__",
-    Column.REASONS: "servo_11 62.3 C >= 60; cpu 72.0 % >= 70",
+    Column.REASONS: "servo_11 62.3 °C >= 60; cpu 72.0 % >= 70",
     Column.BATTERY: "100",
     Column.CPU: "100",
     Column.CPU_TEMP: "100.0",

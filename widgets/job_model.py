@@ -22,9 +22,12 @@ from widgets.row_table_model import RowTableModel
 logger = logging.getLogger(__name__)
 
 PROGRESS_ROLE = Qt.ItemDataRole.UserRole + 1  # (done, total, percent) for the delegate
-STATUS_COLORS = {"active": "#1f77b4", "completed": "#2ca02c", "failed": "#d62728",
+STATUS_COLORS = {"active": "#2f86d1", "completed": "#2ca02c", "failed": "#d62728",
                  "cancelled": "#7f7f7f"}
 BAR_MARGIN_PX = 3
+# See-through, so the bar takes the palette's tone and its text stays readable on it in
+# light and dark themes alike.
+BAR_FILL = QColor(90, 169, 230, 170)
 
 
 class Column(IntEnum):
@@ -84,8 +87,36 @@ def format_duration(value: timedelta | None) -> str:
     return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
 
 
-def format_time(value: datetime | None) -> str:
-    return "" if value is None else value.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+def format_time(value: datetime | None, now: datetime | None = None) -> str:
+    """Short local time ('10:15:03' today, 'Nov 21 10:15' before): the zone is in the
+    column header (zone_name) and the whole date and zone in the tooltip, so the table
+    keeps room for the robot and the outcome."""
+    if value is None:
+        return ""
+    local = value.astimezone()
+    today = (now or datetime.now(UTC)).astimezone().date()
+    return local.strftime("%H:%M:%S" if local.date() == today else "%b %d %H:%M")
+
+
+def full_time(value: datetime | None) -> str:
+    """'2026-11-21 10:15:03 CET (09:15:03 UTC)', for tooltips and the details pane."""
+    if value is None:
+        return ""
+    local = value.astimezone()
+    text = local.strftime("%Y-%m-%d %H:%M:%S %Z")
+    if local.utcoffset():
+        text += value.astimezone(UTC).strftime(" (%H:%M:%S UTC)")
+    return text
+
+
+def zone_name() -> str:
+    return datetime.now(UTC).astimezone().strftime("%Z")
+
+
+def outcome_text(row: JobRow) -> str:
+    if row.status == "active":
+        return ""
+    return row.status + (f": {row.reason}" if row.reason else "")
 
 
 def progress_text(row: JobRow) -> str:
@@ -101,6 +132,12 @@ class JobTableModel(RowTableModel[JobRow]):
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self._now = datetime.now(UTC)
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: N802
+        text = super().headerData(section, orientation, role)
+        if text and section in (Column.STARTED, Column.ENDED):
+            return f"{text} ({zone_name()})"  # which clock the short times are on
+        return text
 
     def row_of(self, job_id: int) -> int | None:
         for position, row in enumerate(self._rows):
@@ -145,8 +182,8 @@ class JobTableModel(RowTableModel[JobRow]):
             return (row.items_done, row.items_total, row.percent())
         if role == Qt.ItemDataRole.ForegroundRole and column == Column.STATUS:
             return QColor(STATUS_COLORS.get(row.status, "#000000"))
-        if role == Qt.ItemDataRole.ToolTipRole and column == Column.OUTCOME and row.reason:
-            return row.reason
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self._tooltip(row, column)
         if role == Qt.ItemDataRole.UserRole:
             return row.id
         return None
@@ -165,12 +202,23 @@ class JobTableModel(RowTableModel[JobRow]):
         if column == Column.REMAINING:
             return format_duration(row.remaining(self._now))
         if column == Column.STARTED:
-            return format_time(row.start_time)
+            return format_time(row.start_time, self._now)
         if column == Column.ENDED:
-            return format_time(row.end_time)
-        if row.status == "active":
-            return ""
-        return row.status + (f": {row.reason}" if row.reason else "")
+            return format_time(row.end_time, self._now)
+        return outcome_text(row)
+
+    @staticmethod
+    def _tooltip(row: JobRow, column: Column) -> str | None:
+        """The whole text of the cells a narrow column elides."""
+        if column == Column.OUTCOME:
+            return row.reason or outcome_text(row) or None
+        if column == Column.ROBOT:
+            return row.robot_id
+        if column == Column.TASK:
+            return row.task_name or None
+        if column in (Column.STARTED, Column.ENDED):
+            return full_time(row.start_time if column == Column.STARTED else row.end_time) or None
+        return None
 
 
 class ProgressDelegate(QStyledItemDelegate):
@@ -187,13 +235,14 @@ class ProgressDelegate(QStyledItemDelegate):
             painter.fillRect(option.rect, option.palette.highlight())
         bar = option.rect.adjusted(BAR_MARGIN_PX, BAR_MARGIN_PX, -BAR_MARGIN_PX,
                                    -BAR_MARGIN_PX)
-        painter.setPen(QColor("#9aa5b1"))
-        painter.setBrush(QColor("#eef1f4"))
+        palette = option.palette
+        painter.setPen(palette.mid().color())
+        painter.setBrush(palette.alternateBase())
         painter.drawRect(bar)
         if percent:
             share = max(0.0, min(percent, 100.0)) / 100.0
             filled = QRect(bar.left(), bar.top(), int(bar.width() * share), bar.height())
-            painter.fillRect(filled.adjusted(1, 1, 0, 0), QColor("#5aa9e6"))
-        painter.setPen(QColor("#1b1f23"))
+            painter.fillRect(filled.adjusted(1, 1, 0, 0), BAR_FILL)
+        painter.setPen(palette.text().color())
         painter.drawText(bar, Qt.AlignmentFlag.AlignCenter, index.data() or "")
         painter.restore()

@@ -6,6 +6,12 @@ a value flapping around the threshold raises nothing), a warning that holds beyo
 critical level as long escalates the same alert, and an alert clears only after the
 value is back past the warning level by a hysteresis margin for `clear_after_s`.
 
+An alert an operator resolved by hand while its condition still holds is *held*
+(`hold`): nothing is raised again for that key until the condition has cleared the
+normal way (then the rule re-arms quietly), except that a held warning which turns
+critical raises a new critical alert.  Without the hold the engine would re-raise the
+alert `raise_after_s` later, undoing the operator's resolve.
+
 Pure: no database, no MQTT, no wall clock.  The ingest service turns the returned
 AlertChange values into rows (services.alerts.store) and announcements.
 """
@@ -22,8 +28,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from services.alerts.rules import (
+    CONNECTIVITY_FINE,
     CONNECTIVITY_OFFLINE,
-    CONNECTIVITY_OK,
     CONNECTIVITY_SOURCE,
     CONNECTIVITY_STATES,
     CRITICAL,
@@ -86,6 +92,7 @@ class _State:
     warn_since: datetime | None = None  # start of the current run beyond warning
     crit_since: datetime | None = None  # start of the current run beyond critical
     clear_since: datetime | None = None  # start of the current run past the clear limit
+    held: str | None = None  # severity of an alert resolved by hand, until it clears
 
 
 class AlertEngine:
@@ -136,10 +143,13 @@ class AlertEngine:
             threshold = self._threshold(robot_id, metric_type, at)
             return self._evaluate(state, robot_id, metric, source, value, at, threshold)
 
-    def observe_connectivity(self, robot_id: str, state: str,
-                             at: datetime) -> list[AlertChange]:
-        """"stale" raises a warning, "offline" a critical (escalating a stale one) at once:
-        the ingest has already waited for the silence.  "ok" resolves at once."""
+    def observe_connectivity(self, robot_id: str, state: str, at: datetime,
+                             cause: str | None = None) -> list[AlertChange]:
+        """"stale" raises a warning, "offline" (the connection is lost: a last will, or
+        silence) a critical (escalating a stale one) at once: the ingest has already
+        waited for the silence.  "ok" and "stopped" (a clean goodbye: the robot left on
+        purpose, nothing is wrong) raise nothing and resolve an open alert at once.
+        `cause` says how the loss was noticed, for the message."""
         if state not in CONNECTIVITY_STATES:
             raise ValueError(f"connectivity state must be one of {CONNECTIVITY_STATES}, "
                              f"not {state!r}")
@@ -150,13 +160,16 @@ class AlertEngine:
             if current.last_at is not None and at < current.last_at:
                 return []
             current.last_at = at
-            title, message = connectivity_text(robot_id, state)
-            details = {"connectivity": state}
-            if state == CONNECTIVITY_OK:
+            title, message = connectivity_text(robot_id, state, cause)
+            details = {"connectivity": state} | ({"cause": cause} if cause else {})
+            if state in CONNECTIVITY_FINE:
+                current.held = None
                 if current.severity is None:
                     return []
                 return [self._close(current, key, None, None, title, message, at, details)]
             wanted = CRITICAL if state == CONNECTIVITY_OFFLINE else WARNING
+            if not self._past_hold(current, wanted):
+                return []
             return self._open_or_escalate(current, key, wanted, title, message, at, details)
 
     def observe_emergency(self, robot_id: str, stopped: bool, reason: str | None,
@@ -171,9 +184,12 @@ class AlertEngine:
             title, message = emergency_text(robot_id, stopped, reason)
             details = {"emergency_stopped": bool(stopped), "reason": reason}
             if not stopped:
+                current.held = None
                 if current.severity is None:
                     return []
                 return [self._close(current, key, None, None, title, message, at, details)]
+            if not self._past_hold(current, CRITICAL):
+                return []
             return self._open_or_escalate(current, key, CRITICAL, title, message, at, details)
 
     # -- lifecycle ------------------------------------------------------------------
@@ -189,10 +205,30 @@ class AlertEngine:
             logger.info("alert engine resumed %d open alerts", count)
 
     def forget(self, robot_id: str, alert_type: str, source: str) -> None:
-        """Drop one key's state, e.g. after an operator resolved the alert by hand: a
-        condition that still holds then raises a new alert after raise_after_s."""
+        """Drop one key's state: a condition that still holds then raises a new alert
+        after raise_after_s."""
         with self._lock:
             self._states.pop((robot_id, alert_type, source), None)
+
+    def hold(self, robot_id: str, alert_type: str, source: str) -> None:
+        """The open alert of this key was resolved elsewhere (by an operator, or by the
+        other ingest): close it here and raise nothing more until the condition clears,
+        unless a held warning turns critical."""
+        with self._lock:
+            state = self._states.get((robot_id, alert_type, source))
+            if state is None or state.severity is None:
+                return
+            state.held, state.severity = state.severity, None
+            # Escalation must be earned afresh: a critical run already under way when a
+            # warning was resolved by hand would otherwise raise at the very next sample.
+            state.crit_since = None
+
+    def held_alerts(self) -> list[tuple[str, str, str, str]]:
+        """(robot_id, alert_type, source, severity) of every key held after a manual
+        resolve (see hold)."""
+        with self._lock:
+            return [(*key, state.held) for key, state in self._states.items()
+                    if state.held is not None]
 
     def invalidate(self, robot_id: str | None = None) -> None:
         """Re-read thresholds on the next sample: one robot's, or everyone's (None)."""
@@ -220,6 +256,7 @@ class AlertEngine:
         key = (robot_id, metric.alert_type, source)
         if threshold is None or not threshold.enabled:
             state.warn_since = state.crit_since = state.clear_since = None
+            state.held = None
             if state.severity is None:
                 return []
             title, message = disabled_text(metric, source)
@@ -244,6 +281,16 @@ class AlertEngine:
 
         crit_held = _held(state.crit_since, at)
         warn_held = _held(state.warn_since, at)
+        if state.held is not None:
+            clear_held = _held(state.clear_since, at)
+            if clear_held is not None and clear_held >= self.settings.clear_after_s:
+                state.held = None  # cleared the normal way: the rule is armed again
+                return []
+            if state.held == CRITICAL or crit_held is None or crit_held < hold:
+                return []
+            state.held, state.severity = None, CRITICAL  # worse than what was resolved
+            return [self._breach(RAISED, key, metric, CRITICAL, value, threshold,
+                                 crit_held, at, details(crit_held))]
         if state.severity is None:
             if crit_held is not None and crit_held >= hold:
                 new, held = CRITICAL, crit_held
@@ -287,6 +334,16 @@ class AlertEngine:
         return []  # never de-escalate: an offline robot that turns stale stays critical
 
     @staticmethod
+    def _past_hold(state: _State, wanted: str) -> bool:
+        """False while a manually resolved alert holds this key at `wanted` or worse."""
+        if state.held is None:
+            return True
+        if wanted == CRITICAL and state.held != CRITICAL:
+            state.held = None
+            return True
+        return False
+
+    @staticmethod
     def _close(state: _State, key: AlertKey, value: float | None, threshold: float | None,
                title: str, message: str, at: datetime,
                details: dict[str, Any]) -> AlertChange:
@@ -310,14 +367,14 @@ class AlertEngine:
     def _evict(self) -> None:
         """Keep at most max_keys states, dropping the least recently used idle ones.
 
-        An idle state holds no open alert, so dropping it loses at most a pending run;
-        open alerts are never dropped (they would be raised twice)."""
+        An idle state holds no open or held alert, so dropping it loses at most a pending
+        run; open and held alerts are never dropped (they would be raised twice)."""
         excess = len(self._states) - self.settings.max_keys
         if excess <= 0:
             return
         victims: list[AlertKey] = []
         for key, state in self._states.items():  # oldest first: usually stops at once
-            if state.severity is None:
+            if state.severity is None and state.held is None:
                 victims.append(key)
                 if len(victims) == excess:
                     break

@@ -28,8 +28,13 @@ SYSTEM_ALERT_TYPE = "system"
 EMERGENCY_SOURCE = "emergency_stop"
 CONNECTIVITY_OK = "ok"
 CONNECTIVITY_STALE = "stale"
-CONNECTIVITY_OFFLINE = "offline"
-CONNECTIVITY_STATES = (CONNECTIVITY_OK, CONNECTIVITY_STALE, CONNECTIVITY_OFFLINE)
+CONNECTIVITY_OFFLINE = "offline"  # the connection is lost: a last will, or long silence
+CONNECTIVITY_STOPPED = "stopped"  # the robot said goodbye itself: a clean stop, no alert
+CONNECTIVITY_STATES = (CONNECTIVITY_OK, CONNECTIVITY_STALE, CONNECTIVITY_OFFLINE,
+                       CONNECTIVITY_STOPPED)
+# Connectivity states that end an open network alert (the robot is talking, or left on
+# purpose) and re-arm one held after a manual resolve.
+CONNECTIVITY_FINE = (CONNECTIVITY_OK, CONNECTIVITY_STOPPED)
 
 TITLE_MAX_LEN = 200  # alerts.title is String(200)
 
@@ -60,11 +65,11 @@ METRICS: Mapping[str, Metric] = MappingProxyType({m.metric_type: m for m in (
     Metric("disk", Measurement.PERFORMANCE, "disk_percent", "performance", "disk",
            "Disk usage", "Disk usage", "%"),
     Metric("temperature", Measurement.PERFORMANCE, "cpu_temperature", "temperature",
-           "cpu_temperature", "CPU temperature", "CPU temperature", "C"),
+           "cpu_temperature", "CPU temperature", "CPU temperature", "°C"),
     Metric("battery", Measurement.BATTERY, "percentage", "battery", "battery",
            "Battery level", "Battery level", "%"),
     Metric("servo_temp", Measurement.SERVOS, "temperature", "servo", None,
-           "Servo {source} temperature", "{source}", "C"),
+           "Servo {source} temperature", "{source}", "°C"),
 )})
 
 # Which metrics one sample of a measurement can feed, in table order (deterministic output).
@@ -73,7 +78,7 @@ SAMPLE_METRICS: Mapping[Measurement, tuple[Metric, ...]] = MappingProxyType({
     for measurement in {m.measurement for m in METRICS.values()}
 })
 
-# Absolute clear margins: a servo warning at 60 C clears only at <= 57 C.
+# Absolute clear margins: a servo warning at 60 °C clears only at <= 57 °C.
 DEFAULT_HYSTERESIS: Mapping[str, float] = MappingProxyType({
     "cpu": 5.0, "memory": 5.0, "disk": 2.0, "temperature": 3.0, "battery": 3.0,
     "servo_temp": 3.0,
@@ -161,7 +166,8 @@ def _with_unit(value: str, unit: str) -> str:
 
 def breach_text(metric: Metric, source: str, severity: str, value: float,
                 limit: float, low_is_bad: bool, held_s: float) -> tuple[str, str]:
-    """("Servo servo_3 temperature critical", "servo_3 at 76.2 C (critical >= 75 C) for 10 s")."""
+    """("Servo servo_3 temperature critical", "servo_3 at 76.2 °C (critical >= 75 °C) for
+    10 s")."""
     title = f"{metric.title.format(source=source)} {severity}"
     sign = "<=" if low_is_bad else ">="
     message = (f"{metric.subject.format(source=source)} at "
@@ -191,11 +197,16 @@ def disabled_text(metric: Metric, source: str) -> tuple[str, str]:
     return title[:TITLE_MAX_LEN], message
 
 
-def connectivity_text(robot_id: str, state: str) -> tuple[str, str]:
+def connectivity_text(robot_id: str, state: str,
+                      cause: str | None = None) -> tuple[str, str]:
+    """Title and message; `cause` says how a lost connection was noticed."""
     if state == CONNECTIVITY_OFFLINE:
-        return "Robot offline", f"{robot_id} is offline: no data received"
+        why = cause or "no data received"
+        return "Robot connection lost", f"{robot_id} lost its connection: {why}"
     if state == CONNECTIVITY_STALE:
         return "Robot connection stale", f"{robot_id} has stopped sending data (stale)"
+    if state == CONNECTIVITY_STOPPED:
+        return "Robot stopped cleanly", f"{robot_id} said goodbye (a clean stop)"
     return "Robot connection restored", f"{robot_id} is sending data again"
 
 

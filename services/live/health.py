@@ -155,12 +155,12 @@ def evaluate(readings: Readings, thresholds: Mapping[str, ThresholdLike] = DEFAU
     for metric, value, label, unit in (
             ("cpu", readings.cpu_percent, "cpu", " %"),
             ("memory", readings.memory_percent, "memory", " %"),
-            ("temperature", readings.cpu_temperature, "cpu temperature", " C"),
+            ("temperature", readings.cpu_temperature, "cpu temperature", " °C"),
             ("battery", readings.battery_percent, "battery", " %")):
         if (hit := _checked(thresholds, metric, value, label, unit)) is not None:
             found.append(hit)
     for servo_id, temperature in sorted(readings.servo_temperatures.items()):
-        if (hit := _checked(thresholds, "servo_temp", temperature, servo_id, " C")) is not None:
+        if (hit := _checked(thresholds, "servo_temp", temperature, servo_id, " °C")) is not None:
             found.append(hit)
     if not found:
         return Health.OK, ()

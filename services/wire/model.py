@@ -70,6 +70,9 @@ class RobotStatus:
     emergency_reason: str | None = None
     hardware_mode: str | None = None
     platform: str | None = None
+    # True only on the goodbye a robot sends itself when it stops cleanly; its last will
+    # (published by the broker after an unclean loss) and legacy robots leave it False.
+    clean: bool = False
 
 
 @dataclass(frozen=True, slots=True)

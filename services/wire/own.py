@@ -93,6 +93,7 @@ def robot_status(body: Mapping[str, Any], *, hardware_mode: str | None,
         or raw == "emergency_stopped",
         emergency_reason=get(e.text, body, "emergency_reason", max_chars=REASON_MAX_CHARS),
         hardware_mode=hardware_mode, platform=platform,
+        clean=bool(get(e.boolean, body, "clean")),
     )
 
 

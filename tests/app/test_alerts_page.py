@@ -319,7 +319,7 @@ def test_details_show_the_history_and_the_metric_around_the_alert(qtbot, lab, co
                         == ["raised", "acknowledged"], timeout=WAIT_MS)
         events = details.event_model.events()
         assert events[1].actor == "alice" and "looking at it" in events[1].details
-        assert "critical at 76.2 (threshold 75)" in events[0].details
+        assert "critical at 76.2 °C (threshold 75 °C)" in events[0].details
         qtbot.waitUntil(lambda: "points" in details.chart_note.text(), timeout=WAIT_MS)
         curve = details.plot.getPlotItem().listDataItems()[-1]
         xs, ys = curve.getData()
@@ -351,6 +351,9 @@ def test_install_adds_the_tab_status_label_and_fleet_counts(qtbot, lab, tmp_path
         assert window.tabs.widget(1) is page
         qtbot.waitUntil(lambda: session.connected and page.feed.reloads_done >= 1,
                         timeout=WAIT_MS)
+        # An empty database is an answer: the label must not stay on "loading".
+        qtbot.waitUntil(lambda: window.alerts_status_label.text() == "Alerts: none open",
+                        timeout=WAIT_MS)
         lab.announcer.publish(*encode("performance", "tonypi_a", 1, {"cpu_percent": 12.0}))
         qtbot.waitUntil(lambda: "tonypi_a" in fleet.robot_ids(), timeout=WAIT_MS)
         alert_id = lab.raise_alert()
@@ -359,7 +362,7 @@ def test_install_adds_the_tab_status_label_and_fleet_counts(qtbot, lab, tmp_path
         qtbot.waitUntil(lambda: window.tabs.tabText(1) == "Alerts (1 critical, 1 warning)",
                         timeout=WAIT_MS)
         assert window.alerts_status_label.text() == \
-            "Unacknowledged alerts: 1 critical, 1 warning"
+            "Alerts: 1 critical, 1 warning unacknowledged"
         qtbot.waitUntil(lambda: fleet.snapshot("tonypi_a").unacknowledged_alerts == 2,
                         timeout=WAIT_MS)
         assert "New critical alert on tonypi_a" in window.statusBar().currentMessage()
@@ -368,6 +371,7 @@ def test_install_adds_the_tab_status_label_and_fleet_counts(qtbot, lab, tmp_path
         click_row_button(page, alert_id)
         qtbot.waitUntil(lambda: window.tabs.tabText(1) == "Alerts (1 warning)",
                         timeout=WAIT_MS)
+        assert window.alerts_status_label.text() == "Alerts: 1 warning unacknowledged"
         qtbot.waitUntil(lambda: fleet.snapshot("tonypi_a").unacknowledged_alerts == 1,
                         timeout=WAIT_MS)
         # The alerts tab cannot be closed like a live page.
@@ -377,3 +381,60 @@ def test_install_adds_the_tab_status_label_and_fleet_counts(qtbot, lab, tmp_path
         page.shutdown()
         feed.stop()
         session.stop()
+
+
+def test_the_details_pane_shows_an_acknowledgement_and_its_comment_at_once(
+        qtbot, lab, consoles):
+    console = consoles(ALICE)
+    alert_id = lab.raise_alert()
+    qtbot.waitUntil(lambda: console.model.alert(alert_id) is not None, timeout=WAIT_MS)
+    console.view.select_alerts([alert_id])
+    console.view._show_details(alert_id)  # what a click on the row does
+    details = console.view.details
+    qtbot.waitUntil(lambda: [e.event for e in details.event_model.events()] == ["raised"],
+                    timeout=WAIT_MS)
+    console.view.prompt.answer = "fan checked"
+    QTest.mouseClick(console.view.acknowledge_selected_button, Qt.MouseButton.LeftButton)
+    # No second click on the row: the open pane follows by itself.
+    qtbot.waitUntil(lambda: [e.event for e in details.event_model.events()]
+                    == ["raised", "acknowledged"], timeout=WAIT_MS)
+    assert "comment: fan checked" in details.event_model.events()[1].details
+    assert "Active, acknowledged by alice at" in details.summary.text()
+
+
+def test_status_text_and_the_out_of_date_notice_follow_their_causes(qtbot, lab, consoles):
+    console = consoles(ALICE)
+    qtbot.waitUntil(lambda: console.status_text() == "Alerts: none open", timeout=WAIT_MS)
+    # The feed reports a failed reload the way its worker thread does (drained at once:
+    # a reload still under way from the connection would clear it before we look).
+    console.feed._queue.append((None, "could not load alerts: connection refused"))
+    console.feed._on_drain_ticked()
+    assert "out of date" in console.view.notice_text()
+    assert console.status_text() == "Alerts: none open (may be out of date)"
+    alert_id = lab.raise_alert(severity="warning")
+    console.feed.reload()
+    qtbot.waitUntil(lambda: console.view.notice_text() == "", timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: console.status_text() == "Alerts: 1 warning unacknowledged",
+                    timeout=WAIT_MS)
+    click_row_button(console, alert_id)
+    qtbot.waitUntil(lambda: console.status_text() == "Alerts: 1 open, all acknowledged",
+                    timeout=WAIT_MS)
+
+
+def test_a_failed_acknowledge_notice_goes_when_the_alert_is_acknowledged_anyway(
+        qtbot, lab, consoles):
+    console = consoles(BOB)
+    alert_id = lab.raise_alert()
+    qtbot.waitUntil(lambda: console.model.alert(alert_id) is not None, timeout=WAIT_MS)
+    broken = console.service.acknowledge
+
+    def refuse(*_args, **_kwargs):
+        raise RuntimeError("records database unreachable")
+
+    console.service.acknowledge = refuse
+    click_row_button(console, alert_id)
+    qtbot.waitUntil(lambda: "Could not acknowledge" in console.view.notice_text(),
+                    timeout=WAIT_MS)
+    console.service.acknowledge = broken
+    AlertService(lab.db, lab.service._publish).acknowledge(ALICE, alert_id, "done here")
+    qtbot.waitUntil(lambda: console.view.notice_text() == "", timeout=WAIT_MS)

@@ -12,6 +12,7 @@ from app.demo_stack import DEFAULT_ROBOTS, DemoStack, DemoStackError, demo_robot
 from robot_agent.agent import build_agent
 from robot_agent.collectors.simulation import OVERHEATING_SERVO_ID
 from robot_agent.config import ConfigError, load_config
+from services.alerts.store import AlertStore
 from services.records.db import Database
 from services.records.jobs import JobRepository
 from services.records.repositories import RobotRepository
@@ -137,9 +138,13 @@ def test_a_kept_workdir_records_the_robots_offline_and_serves_a_second_run(tmp_p
         try:
             with database.session() as session:
                 statuses = {r.robot_id: r.status for r in RobotRepository(session).list()}
+                network = [(a.robot_id, a.title) for a in AlertStore(session).list()
+                           if a.alert_type == "network"]
         finally:
             database.dispose()
         assert statuses == dict.fromkeys(robots, "offline")
+        # Closing the demo is robots saying goodbye, not connections lost.
+        assert network == [], f"run {run}"
 
 
 def test_demo_robots_and_bad_scenarios():

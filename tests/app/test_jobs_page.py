@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from PySide6.QtCore import Qt
 
 from app.jobs_page import JobsPage
 from services.records.db import Database
@@ -131,3 +132,40 @@ def test_history_filters_reach_jobs_older_than_the_newest_shown(qtbot, monkeypat
     with qtbot.waitSignal(page.jobs_loaded, timeout=WAIT_MS):
         page.status_filter.setCurrentText("failed")
     assert page.history_model.rows() == []
+
+
+def test_robot_names_and_outcomes_fit_at_the_default_window_size(qtbot, database):
+    """The Jobs tab inside a 1400x900 window: no clipped robot id, no horizontal scroll,
+    and an outcome too long for its column is whole in its tooltip."""
+    robot = "tonypi_raspberrypi_lab_07"
+    with database.session() as session:
+        RobotRepository(session).touch(robot, datetime.now(UTC))
+    start = datetime.now(UTC) - timedelta(minutes=3)
+    apply(database, robot, JobUpdate(status="active", started=True, job_key="j9",
+                                     task_name="Inventory scan", start_time=start,
+                                     items_total=6), at=start)
+    reason = "gripper jam at station 4 after the third parcel; operator cleared it by hand"
+    apply(database, robot, JobUpdate(status="failed", job_key="j9", items_done=3,
+                                     reason=reason))
+    page = JobsPage(database)
+    qtbot.addWidget(page)
+    page.resize(1400, 840)  # the window's default size less its tab bar and status bar
+    page.show()
+    qtbot.waitExposed(page)
+    try:
+        with qtbot.waitSignal(page.jobs_loaded, timeout=WAIT_MS):
+            page.start()
+        view = page.history_view
+        metrics = view.fontMetrics()
+        assert view.columnWidth(Column.ROBOT) > metrics.horizontalAdvance(robot)
+        for column in (Column.STARTED, Column.ENDED):
+            header = page.history_model.headerData(column, Qt.Orientation.Horizontal)
+            assert view.columnWidth(column) > metrics.horizontalAdvance(header)
+        qtbot.waitUntil(lambda: view.horizontalScrollBar().maximum() == 0, timeout=WAIT_MS)
+        assert view.columnWidth(Column.OUTCOME) >= metrics.horizontalAdvance("failed: grip")
+        outcome = page.history_model.index(0, Column.OUTCOME)
+        assert outcome.data(Qt.ItemDataRole.ToolTipRole) == reason
+        assert page.history_model.index(0, Column.ROBOT).data(
+            Qt.ItemDataRole.ToolTipRole) == robot
+    finally:
+        page.stop()

@@ -5,6 +5,7 @@ subscriber on tonypi/alerts/+ standing in for a console."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -15,14 +16,18 @@ from sqlalchemy import select
 
 from services.alerts.announce import ALERTS_SUBSCRIPTION, parse_announcement
 from services.alerts.engine import AlertEngine
+from services.alerts.service import AlertService
 from services.alerts.store import AlertStore
+from services.auth import AuthUser
 from services.records.models import Alert
+from services.records.repositories import RobotRepository
 from services.wire.encode import encode
+from tests.support import processes
 from tests.support.pipeline import FAST, Publisher, start_ingest
 from tests.support.waiting import wait_until
 
 ROBOT = "hot_01"
-# Default thresholds: servo warning 60 C, critical 75 C, clear at <= 57 C; 10 s holds.
+# Default thresholds: servo warning 60 °C, critical 75 °C, clear at <= 57 °C; 10 s holds.
 NORMAL_C, WARM_C, HOT_C, COOL_C = 45.0, 66.0, 80.0, 40.0
 STEP_S = 1.0
 
@@ -243,3 +248,58 @@ def test_a_failing_alert_engine_costs_alerts_never_data(mosquitto, pg_url, publi
     assert bucket.max == HOT_C
     assert pipeline.service.stats().rejected == 0
     assert alerts_of_db(pg_url) == [] and console.items == []
+
+
+def test_a_clean_stop_raises_no_network_alert_a_lost_connection_does(
+        mosquitto, pg_url, console, tmp_path):
+    """Two real agent processes: one stopped the way a lab stops it (SIGTERM: it says
+    goodbye), one SIGKILLed (the broker publishes its last will)."""
+    pipeline = start_ingest(mosquitto.port, pg_url, alerts=True)
+    calm = processes.start_agent("calm_01", mosquitto.port, tmp_path)
+    lost = processes.start_agent("lost_01", mosquitto.port, tmp_path)
+    try:
+        def statuses() -> dict[str, str]:
+            with pipeline.db.session() as session:
+                return {r.robot_id: r.status for r in RobotRepository(session).list()}
+
+        wait_until(lambda: statuses().get("calm_01") == "online"
+                   and statuses().get("lost_01") == "online", 30, message="both online")
+        assert calm.stop() == 0, calm.log()
+        wait_until(lambda: statuses()["calm_01"] == "offline", 10, message="goodbye stored")
+        lost.kill()
+        wait_until(lambda: alerts_of(pipeline, "lost_01"), 10, message="lost one alerted")
+        time.sleep(2)  # room for a wrong alert about the calm robot to show up
+    finally:
+        calm.stop()
+        lost.stop()
+        pipeline.stop()
+    assert [a.robot_id for a in alerts_of_db(pg_url)] == ["lost_01"]
+    [alert] = alerts_of(pipeline, "lost_01")
+    assert (alert.alert_type, alert.source, alert.severity, alert.resolved) == (
+        "network", "connectivity", "critical", False)
+    assert alert.title == "Robot connection lost" and "last will" in alert.message
+    assert [(a.event, a.robot_id) for a in console.items] == [("raised", "lost_01")]
+
+
+def test_a_manual_resolve_sticks_while_the_condition_holds(
+        mosquitto, pg_url, publisher, console):
+    pipeline = start_ingest(mosquitto.port, pg_url, alerts=True)
+    robot = ServoRobot(publisher)
+    operator = AuthUser("u1", "alice", "operator")
+    try:
+        robot.send(WARM_C, 12)
+        wait_until(lambda: alerts_of(pipeline), message="raised")
+        [alert] = alerts_of(pipeline)
+        outcome = AlertService(pipeline.db).resolve(operator, alert.id, "sensor re-seated")
+        assert outcome.resolved
+        wait_until(lambda: pipeline.engine.held_alerts(), 15, message="engine holds it")
+        robot.send(WARM_C, 30)  # still warm for three times raise_after_s: nothing new
+        wait_until(lambda: pipeline.service.stats().stored >= robot.seq, message="stored")
+        assert [a.id for a in alerts_of(pipeline)] == [alert.id]
+        robot.send(COOL_C, 12)  # back in range: the rule re-arms quietly...
+        robot.send(WARM_C, 12)  # ...and a new breach is a new alert
+        wait_until(lambda: len(alerts_of(pipeline)) == 2, message="raised again after clearing")
+    finally:
+        pipeline.stop()
+    assert [(e, i) for e, i, _ in console.events()] == [
+        ("raised", alert.id), ("raised", alerts_of(pipeline)[1].id)]

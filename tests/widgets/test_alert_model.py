@@ -14,6 +14,7 @@ from widgets.alert_model import (
     STATE_ROLE,
     AlertTableModel,
     Column,
+    format_time,
     format_value,
 )
 
@@ -119,3 +120,22 @@ def test_format_value_trims_round_thresholds_only():
     row = alert(1, value=76.0, threshold=75.5)
     assert format_value(row) == "76.0 / 75.5 °C"
     assert format_value(replace(row, source="disk", value=95.25, threshold=95.0)) == "95.2 / 95 %"
+
+
+def test_times_carry_their_zone_and_open_alerts_are_counted(monkeypatch):
+    import time as clock
+    from datetime import UTC, datetime
+
+    monkeypatch.setenv("TZ", "Europe/Berlin")
+    clock.tzset()
+    try:
+        at = datetime(2026, 11, 22, 9, 15, 3, tzinfo=UTC)
+        assert format_time(at, now=at) == "10:15:03 CET"
+        assert format_time(at, now=datetime(2026, 11, 25, tzinfo=UTC)) == "Nov 22 10:15 CET"
+        assert format_time(None) == "–"
+    finally:
+        monkeypatch.undo()
+        clock.tzset()
+    model = AlertTableModel()
+    model.upsert(mixed_alerts())
+    assert model.open_count() == sum(1 for row in mixed_alerts() if not row.resolved)

@@ -16,9 +16,11 @@ class Prompt:
     def __init__(self, answer: str | None) -> None:
         self.answer = answer
         self.asked: list[str] = []
+        self.labels: list[str] = []
 
-    def __call__(self, _parent, title: str, _label: str) -> str | None:
+    def __call__(self, _parent, title: str, label: str) -> str | None:
         self.asked.append(title)
+        self.labels.append(label)
         return self.answer
 
 
@@ -145,7 +147,7 @@ def test_context_menu_entries_follow_the_row_state(qtbot):
     assert signal.args == [5]
 
 
-def test_resolve_needs_a_reason(qtbot):
+def test_resolve_needs_a_reason_and_says_what_happens_while_the_condition_holds(qtbot):
     prompt = Prompt("sensor unplugged for maintenance")
     view = make_view(qtbot, prompt)
     menu = view.context_menu_for(view.view_index(1))
@@ -158,6 +160,26 @@ def test_resolve_needs_a_reason(qtbot):
     with qtbot.assertNotEmitted(view.resolve_requested):
         next(a for a in menu.actions() if a.text() == "Resolve...").trigger()
     assert "needs a reason" in view.notice_text()
+    # The dialog tells the operator the rule is held, not re-raised seconds later.
+    label = prompt.labels[-1]
+    assert "no new alert is raised" in label and "back in range" in label
+    # The missing-reason notice goes once a resolve with a reason is asked for.
+    prompt.answer = "unplugged"
+    next(a for a in view.context_menu_for(view.view_index(1)).actions()
+         if a.text() == "Resolve...").trigger()
+    assert view.notice_text() == ""
+
+
+def test_a_notice_goes_when_its_cause_does_and_only_then(qtbot):
+    view = make_view(qtbot)
+    view.show_notice("Alerts may be out of date: database down", "warning", "reload")
+    view.clear_notice("acknowledge")
+    assert view.notice_cause() == "reload" and "out of date" in view.notice_text()
+    view.clear_notice("reload")
+    assert view.notice_text() == "" and view.notice_cause() == ""
+    view.show_notice("Refused: vera may not resolve alerts")  # no cause: stays
+    view.clear_notice("")
+    assert "Refused" in view.notice_text()
 
 
 def test_acknowledge_selected_sends_every_selected_unacknowledged_alert(qtbot):

@@ -22,7 +22,7 @@ T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 def make_alert(**overrides) -> Alert:
     values = dict(id=7, robot_id="tonypi_01", alert_type="servo", severity="critical",
                   source="servo_3", title="Servo servo_3 temperature critical",
-                  message="80.0 C for 10 s", value=80.0, threshold=75.0, acknowledged=True,
+                  message="80.0 °C for 10 s", value=80.0, threshold=75.0, acknowledged=True,
                   acknowledged_by="alice", acknowledged_at=T0 + timedelta(minutes=1),
                   resolved=False, resolved_at=None, created_at=T0, details={"x": 1})
     values.update(overrides)

@@ -30,7 +30,8 @@ def test_stale_warns_offline_escalates_ok_resolves_at_once(engine):
     assert engine.observe_connectivity("r1", "stale", at(5)) == []
     (offline,) = engine.observe_connectivity("r1", "offline", at(60))
     assert (offline.kind, offline.severity, offline.title) == ("escalated", "critical",
-                                                               "Robot offline")
+                                                               "Robot connection lost")
+    assert offline.message == "r1 lost its connection: no data received"
     assert engine.observe_connectivity("r1", "stale", at(61)) == []  # never de-escalates
     assert engine.observe_connectivity("r1", "ok", at(30)) == []  # older than offline
     (back,) = engine.observe_connectivity("r1", "ok", at(90))
@@ -81,6 +82,67 @@ def test_resume_prevents_duplicates_and_still_resolves():
     assert engine.open_alerts() == []
 
 
+def test_a_clean_goodbye_raises_nothing_and_ends_an_open_network_alert(engine):
+    assert engine.observe_connectivity("r1", "stopped", at(0)) == []
+    assert engine.open_alerts() == []
+    (lost,) = engine.observe_connectivity("r2", "offline", at(0), cause="its last will")
+    assert (lost.kind, lost.severity) == ("raised", "critical")
+    assert lost.message == "r2 lost its connection: its last will"
+    assert lost.details == {"connectivity": "offline", "cause": "its last will"}
+    (ended,) = engine.observe_connectivity("r2", "stopped", at(5))
+    assert (ended.kind, ended.title) == ("resolved", "Robot stopped cleanly")
+    assert engine.open_alerts() == []
+
+
+def test_hold_keeps_a_manual_resolve_until_the_condition_clears(engine):
+    assert kinds(feed(engine, [65] * 11)) == [("raised", "warning")]
+    engine.hold("r1", "servo", "servo_3")  # an operator resolved it by hand, still warm
+    assert engine.open_alerts() == []
+    assert engine.held_alerts() == [("r1", "servo", "servo_3", "warning")]
+    assert feed(engine, [65] * 120, start_s=11) == []  # no re-raise while it holds
+    # Back in range (<= 57 after hysteresis) for clear_after_s re-arms the rule quietly...
+    assert feed(engine, [50] * 11, start_s=131) == []
+    assert engine.held_alerts() == []
+    # ...and a new breach then raises a new alert as usual.
+    assert kinds(feed(engine, [65] * 11, start_s=142)) == [("raised", "warning")]
+
+
+def test_a_held_warning_that_turns_critical_raises_a_new_alert(engine):
+    assert kinds(feed(engine, [65] * 11)) == [("raised", "warning")]
+    engine.hold("r1", "servo", "servo_3")
+    assert feed(engine, [80] * 10, start_s=11) == []  # critical must hold raise_after_s
+    assert kinds(feed(engine, [80], start_s=21)) == [("raised", "critical")]
+    assert engine.held_alerts() == []
+
+
+def test_hold_on_connectivity_and_emergency_stays_until_the_robot_is_back(engine):
+    engine.observe_connectivity("r1", "stale", at(0))
+    engine.hold("r1", "network", "connectivity")
+    assert engine.observe_connectivity("r1", "stale", at(1)) == []
+    assert kinds(engine.observe_connectivity("r1", "offline", at(2))) == [
+        ("raised", "critical")]  # worse than the stale warning that was resolved
+    engine.hold("r1", "network", "connectivity")
+    assert engine.observe_connectivity("r1", "offline", at(3)) == []
+    assert engine.observe_connectivity("r1", "ok", at(4)) == []  # re-armed, nothing open
+    assert kinds(engine.observe_connectivity("r1", "offline", at(5))) == [
+        ("raised", "critical")]
+    engine.observe_emergency("r1", True, "pressed", at(0))
+    engine.hold("r1", "system", "emergency_stop")
+    assert engine.observe_emergency("r1", True, "pressed", at(1)) == []
+    assert engine.observe_emergency("r1", False, None, at(2)) == []
+    assert kinds(engine.observe_emergency("r1", True, "again", at(3))) == [
+        ("raised", "critical")]
+
+
+def test_held_states_survive_the_key_cap():
+    engine = AlertEngine(ThresholdTable(), RuleSettings(max_keys=2))
+    feed(engine, [65] * 11)
+    engine.hold("r1", "servo", "servo_3")
+    for n in range(5):
+        engine.observe_connectivity(f"other_{n}", "ok", at(n))
+    assert engine.held_alerts() == [("r1", "servo", "servo_3", "warning")]
+
+
 def test_forget_lets_a_persisting_condition_raise_again(engine):
     assert kinds(feed(engine, [65] * 11)) == [("raised", "warning")]
     engine.forget("r1", "servo", "servo_3")  # an operator resolved it by hand
@@ -126,7 +188,7 @@ def test_wire_messages_from_the_parser_raise_once_held():
             changes += engine.observe_sample(sample)
     (raised,) = changes
     assert (raised.robot_id, raised.source, raised.at) == ("tonypi_01", "servo_3", at(10))
-    assert raised.message == "servo_3 at 76.2 C (critical >= 75 C) for 10 s"
+    assert raised.message == "servo_3 at 76.2 °C (critical >= 75 °C) for 10 s"
 
 
 def test_thresholds_from_the_records_database(sqlite_url):

@@ -17,7 +17,7 @@ def engine() -> AlertEngine:
 
 
 def test_a_spike_shorter_than_the_hold_raises_nothing(engine):
-    # 5 s at 80 C (beyond critical), then normal again: nothing.
+    # 5 s at 80 °C (beyond critical), then normal again: nothing.
     assert feed(engine, [50] * 5 + [80] * 5 + [50] * 60) == []
 
 
@@ -29,7 +29,7 @@ def test_a_condition_raises_once_it_has_held_for_raise_after_s(engine):
     assert raised.at == at(30)  # held 20 s .. 30 s of sample time
     assert (raised.robot_id, raised.alert_type, raised.source) == ("r1", "servo", "servo_3")
     assert raised.title == "Servo servo_3 temperature warning"
-    assert raised.message == "servo_3 at 65.0 C (warning >= 60 C) for 10 s"
+    assert raised.message == "servo_3 at 65.0 °C (warning >= 60 °C) for 10 s"
     assert raised.details["metric_type"] == "servo_temp"
     assert raised.details["hold_s"] == 10 and raised.details["clear_at"] == 57
     assert raised.at.tzinfo is not None and raised.at.utcoffset().total_seconds() == 0
@@ -51,7 +51,7 @@ def test_straight_to_critical_raises_critical_once(engine):
     (raised,) = feed(engine, [76.2] * 30)
     assert (raised.kind, raised.severity, raised.threshold) == ("raised", "critical", 75.0)
     assert raised.title == "Servo servo_3 temperature critical"
-    assert raised.message == "servo_3 at 76.2 C (critical >= 75 C) for 10 s"
+    assert raised.message == "servo_3 at 76.2 °C (critical >= 75 °C) for 10 s"
 
 
 def test_warning_then_critical_is_one_alert_escalated(engine):
@@ -83,7 +83,7 @@ def test_clears_only_past_the_margin_for_clear_after_s(engine):
     assert (resolved.kind, resolved.severity, resolved.at) == ("resolved", "warning",
                                                               at(start + 20))
     assert resolved.title == "Servo servo_3 temperature back to normal"
-    assert resolved.message == ("servo_3 at 57.0 C (<= 57 C: warning 60 C with a 3 C "
+    assert resolved.message == ("servo_3 at 57.0 °C (<= 57 °C: warning 60 °C with a 3 °C "
                                 "margin) for 10 s")
     # Resolved means a new condition must hold again in full before the next alert.
     assert feed(engine, [65] * 10, start_s=start + 21) == []
@@ -147,7 +147,7 @@ def test_per_robot_overrides_win_over_global_rows():
     engine = AlertEngine(table)
     assert feed(engine, [55] * 60, robot_id="cool_bot") == []
     (raised,) = feed(engine, [55] * 60, robot_id="hot_bot")
-    assert (raised.threshold, raised.message) == (50, "servo_3 at 55.0 C (warning >= 50 C) "
+    assert (raised.threshold, raised.message) == (50, "servo_3 at 55.0 °C (warning >= 50 °C) "
                                                       "for 10 s")
     assert raised.details["threshold_scope"] == "robot"
 

@@ -58,7 +58,7 @@ def service(db, published) -> AlertService:
 
 def raise_alert(db: Database, source: str = "servo_3") -> int:
     change = AlertChange("raised", "r1", "servo", source, "warning", 65.0, 60.0,
-                         "Servo hot", "65 C", T0, {"metric_type": "servo_temp"})
+                         "Servo hot", "65 °C", T0, {"metric_type": "servo_temp"})
     with db.session() as session:
         alert, event = AlertStore(session).apply(change)
     assert event == "raised"

@@ -155,7 +155,7 @@ def test_legacy_messages_register_a_legacy_robot(fleet, clock):
     assert snapshot.job == JobProgress(task_name="sort_items", status="active", items_done=3,
                                        items_total=10, percent=30.0)
     assert snapshot.health is Health.WARN
-    assert snapshot.reasons == ("servo_2 71.0 C >= 60",)
+    assert snapshot.reasons == ("servo_2 71.0 °C >= 60",)
     keys = set(fleet.signals(RID))
     assert SignalKey(RID, "sensors", "value", "ultrasonic_distance") in keys
     assert SignalKey(RID, "servos", "temperature", "servo_1") in keys
@@ -176,7 +176,7 @@ def test_thresholds_and_emergency_reach_the_snapshot(clock):
     fleet.apply(own("performance", {**PERFORMANCE, "cpu_percent": 99.0}, T0))  # no cpu rule
     (snapshot,) = fleet.snapshots()
     assert snapshot.health is Health.ERROR
-    assert snapshot.reasons == ("servo_2 76.2 C >= 75", "servo_3 61.0 C >= 60")
+    assert snapshot.reasons == ("servo_2 76.2 °C >= 75", "servo_3 61.0 °C >= 60")
 
     fleet.set_thresholds({"cpu": Threshold(70, 90)})
     assert fleet.snapshots()[0].reasons == ("cpu 99.0 % >= 90",)

@@ -27,11 +27,11 @@ def test_nothing_wrong_is_ok_without_reasons():
     (Readings(cpu_percent=70.0), Health.WARN, "cpu 70.0 % >= 70"),
     (Readings(cpu_percent=93.25), Health.ERROR, "cpu 93.2 % >= 90"),
     (Readings(memory_percent=80), Health.WARN, "memory 80.0 % >= 75"),
-    (Readings(cpu_temperature=81), Health.ERROR, "cpu temperature 81.0 C >= 80"),
+    (Readings(cpu_temperature=81), Health.ERROR, "cpu temperature 81.0 °C >= 80"),
     (Readings(battery_percent=20), Health.WARN, "battery 20.0 % <= 20"),
     (Readings(battery_percent=9.5), Health.ERROR, "battery 9.5 % <= 10"),
-    (Readings(servo_temperatures={"servo_3": 76.2}), Health.ERROR, "servo_3 76.2 C >= 75"),
-    (Readings(servo_temperatures={"servo_3": 61}), Health.WARN, "servo_3 61.0 C >= 60"),
+    (Readings(servo_temperatures={"servo_3": 76.2}), Health.ERROR, "servo_3 76.2 °C >= 75"),
+    (Readings(servo_temperatures={"servo_3": 61}), Health.WARN, "servo_3 61.0 °C >= 60"),
 ])
 def test_thresholds_give_warn_and_error_with_reasons(readings, health, reason):
     assert evaluate(readings) == (health, (reason,))
@@ -48,8 +48,8 @@ def test_worst_wins_and_reasons_are_listed_worst_first():
                         servo_temperatures={"servo_2": 65.0, "servo_7": 80.0})
     health, reasons = evaluate(readings)
     assert health is Health.ERROR
-    assert reasons == ("battery 5.0 % <= 10", "servo_7 80.0 C >= 75", "cpu 75.0 % >= 70",
-                       "servo_2 65.0 C >= 60")
+    assert reasons == ("battery 5.0 % <= 10", "servo_7 80.0 °C >= 75", "cpu 75.0 % >= 70",
+                       "servo_2 65.0 °C >= 60")
 
 
 def test_emergency_stop_and_robot_error_are_errors():
