@@ -184,6 +184,7 @@ class FleetState:
         if status.status == "offline":  # last will or a clean goodbye
             robot.offline_marked = True
             robot.offline_at = seen
+            robot.offline_clean = status.clean
 
     @staticmethod
     def _apply_job(robot: RobotState, message: Message) -> None:
@@ -208,6 +209,7 @@ class FleetState:
             robot = self._robots.get(robot_id) or self._add_robot(robot_id)
             if robot is not None:
                 robot.offline_marked = True
+                robot.offline_clean = False
                 robot.offline_at = at
 
     def set_unacknowledged_alerts(self, robot_id: str, count: int) -> None:

@@ -63,7 +63,7 @@ class SignalState:
 
 class RobotState:
     __slots__ = ("robot_id", "status", "emergency_stopped", "emergency_reason", "legacy",
-                 "last_seen", "offline_marked", "offline_at", "battery_percent",
+                 "last_seen", "offline_marked", "offline_clean", "offline_at", "battery_percent",
                  "battery_voltage", "cpu_percent", "memory_percent", "cpu_temperature",
                  "servo_temperatures", "job", "unacknowledged_alerts", "groups", "signal_count",
                  "heard_live", "records_seen", "records_status", "open_alerts")
@@ -76,6 +76,7 @@ class RobotState:
         self.legacy = False
         self.last_seen: float | None = None
         self.offline_marked = False
+        self.offline_clean = False  # the agent said goodbye (not its last will)
         self.offline_at = 0.0
         self.battery_percent: float | None = None
         self.battery_voltage: float | None = None
@@ -118,7 +119,8 @@ def robot_snapshot(robot: RobotState, now: float, thresholds: Mapping[str, Thres
         cpu_temperature=robot.cpu_temperature,
         servo_temperatures=dict(robot.servo_temperatures), stale_signals=stale,
         silent_s=None if last_seen is None else now - last_seen,
-        offline_marked=robot.offline_marked, heard_live=robot.heard_live)
+        offline_marked=robot.offline_marked, offline_clean=robot.offline_clean,
+        heard_live=robot.heard_live)
     health, reasons = evaluate(readings, thresholds, offline_after_s)
     hottest = (max(robot.servo_temperatures.items(), key=lambda item: item[1])
                if robot.servo_temperatures else None)

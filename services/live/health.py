@@ -75,6 +75,7 @@ class Readings:
     stale_signals: Sequence[tuple[str, float]] = ()  # (label, age_s), oldest first
     silent_s: float | None = None  # since the robot's last message; None: never heard
     offline_marked: bool = False  # last will, goodbye or mark_offline()
+    offline_clean: bool = False  # the project's agent said goodbye on a clean stop
     heard_live: bool = True  # False: listed by the records, no message since the start
 
 
@@ -144,7 +145,9 @@ def evaluate(readings: Readings, thresholds: Mapping[str, ThresholdLike] = DEFAU
     if not readings.heard_live:
         return _records_only(readings, offline_after_s)
     if readings.offline_marked or readings.status == "offline":
-        found.append((Health.OFFLINE, "went offline (last will or goodbye)"))
+        # Our agent's goodbye says clean; its last will and legacy robots' offline do not.
+        found.append((Health.OFFLINE, "stopped cleanly" if readings.offline_clean
+                      else "went offline (last will or goodbye)"))
     elif readings.silent_s is not None and readings.silent_s >= offline_after_s:
         found.append((Health.OFFLINE, f"silent for {format_duration(readings.silent_s)}"))
     found += _stale_reasons(readings.stale_signals)

@@ -246,8 +246,10 @@ def test_last_will_makes_a_robot_offline_at_once_and_it_comes_back(fleet, clock)
     fleet.apply(own("performance", PERFORMANCE, T0 + 5))  # data before its next status
     snapshot = fleet.snapshots()[0]
     assert snapshot.health is Health.OK and snapshot.status == "online"
-    fleet.apply(own("status", will, T0 + 6, seq=None))  # a clean goodbye this time
-    assert fleet.snapshots(now=T0 + 6)[0].health is Health.OFFLINE
+    goodbye = {**will, "clean": True}  # what the agent says on a clean stop
+    fleet.apply(own("status", goodbye, T0 + 6, seq=None))
+    snapshot = fleet.snapshots(now=T0 + 6)[0]
+    assert snapshot.health is Health.OFFLINE and snapshot.reasons[0] == "stopped cleanly"
     fleet.apply(own("status", STATUS_ONLINE, T0 + 7, seq=None))  # birth after reconnecting
     assert fleet.snapshots(now=T0 + 7)[0].health is Health.OK
 
