@@ -47,6 +47,7 @@ from PySide6.QtWidgets import (
 
 from app.reports_list import ReportTableModel, load_reports
 from services.reports import REPORT_KINDS, ReportCancelled, generate_report
+from widgets.empty_state import EmptyState
 from widgets.time_range import TimeRangeChoice
 
 logger = logging.getLogger(__name__)
@@ -54,6 +55,8 @@ logger = logging.getLogger(__name__)
 PROGRESS_STEPS = 1000  # QProgressBar is integer; fractions are scaled to this
 RANGES_S = {"Last 24 h": 86_400, "Last 7 d": 7 * 86_400, "Last 30 d": 30 * 86_400}
 CUSTOM = "Custom"
+NO_REPORTS_TEXT = ("No reports recorded yet: pick a report type, robots and a range above, "
+                   "then Generate.")
 REPORTS_FOLDER = "TonyPi reports"
 
 
@@ -188,6 +191,7 @@ class ReportsPage(QWidget):
         for column, width in enumerate((130, 260, 90, 160, 250, 90)):
             self.view.setColumnWidth(column, width)
         self.view.doubleClicked.connect(lambda index: self.open_report(index.row()))
+        self.empty_state = EmptyState(self.view, NO_REPORTS_TEXT)
         self.open_button = QPushButton("Open")
         self.open_button.clicked.connect(self._on_open_clicked)
         self.regenerate_button = QPushButton("Regenerate")

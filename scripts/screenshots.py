@@ -30,7 +30,11 @@ SETTLE_MS = 1200  # after switching a tab: its worker answers, charts draw
 
 
 def _name(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "tab"
+    """A stable file name: "Alerts (2 critical)" -> alerts; a live page -> live, or
+    overlay when it shows several robots."""
+    if "tonypi" in text.lower():
+        return "overlay" if "+" in text else "live"
+    return re.sub(r"[^a-z0-9]+", "-", text.split("(")[0].lower()).strip("-") or "tab"
 
 
 class Tour:
@@ -79,7 +83,7 @@ def plan(tour: Tour, robots: list[str]):
             window.tabs.setCurrentIndex(index)
         def shoot():
             window = main_window()
-            tour.save(window, f"tab-{_name(window.tabs.tabText(index))}")
+            tour.save(window, _name(window.tabs.tabText(index)))
         return [(show, SETTLE_MS), (shoot, 100)]
 
     def open_pages():
@@ -111,13 +115,13 @@ def dialogs(tour: Tour) -> None:
                                                     "password shown in the terminal.")
     login.show()
     QApplication.processEvents()
-    tour.save(login, "dialog-sign-in")
+    tour.save(login, "sign-in")
     login.close()
     with tempfile.TemporaryDirectory() as tmp:
         settings = SettingsDialog(ProfileStore(Path(tmp) / "connections.toml"))
         settings.show()
         QApplication.processEvents()
-        tour.save(settings, "dialog-connection-settings")
+        tour.save(settings, "connection-settings")
         settings.close()
 
 

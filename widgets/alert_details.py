@@ -45,6 +45,7 @@ CHART_MIN_WIDTH_PX = 320
 CHART_Y_PADDING = 0.08  # of the value span, so the threshold line is not on the frame
 EVENT_COLUMNS = ("Time (UTC)", "Event", "By", "Details")
 NO_SELECTION_TEXT = "Select an alert to see its history."
+NO_CHART_TEXT = "Select an alert to see its signal around the time it was raised."
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,8 +149,17 @@ class AlertDetails(QWidget):
         self._alert = None
         self.summary.setText(NO_SELECTION_TEXT)
         self.event_model.set_events([])
-        self.plot.clear()
-        self.chart_note.setText("")
+        self._show_plot(False, NO_CHART_TEXT)
+
+    def _show_plot(self, visible: bool, note: str) -> None:
+        """An empty chart would tick its axes 0.1..0.9, which reads as data: without a
+        series the note takes the chart's place."""
+        if not visible:
+            self.plot.clear()
+        self.plot.setVisible(visible)
+        vertical = QSizePolicy.Policy.Fixed if visible else QSizePolicy.Policy.Expanding
+        self.chart_note.setSizePolicy(QSizePolicy.Policy.Preferred, vertical)
+        self.chart_note.setText(note)
 
     def set_alert(self, alert: AlertRow) -> None:
         """Show an alert's summary; history and chart follow via set_history / set_series."""
@@ -171,8 +181,7 @@ class AlertDetails(QWidget):
             + (f" by {html.escape(format_acknowledged(alert))}" if alert.acknowledged else ""))
         if changed:
             self.event_model.set_events([])
-            self.plot.clear()
-            self.chart_note.setText("Loading...")
+            self._show_plot(False, "Loading the signal around the alert time...")
 
     def set_history(self, events: Sequence[AlertEventRow]) -> None:
         self.event_model.set_events(events)
@@ -209,8 +218,8 @@ class AlertDetails(QWidget):
                                               pen=pg.mkPen(color, width=1)))
         self.plot.getAxis("left").setLabel(f"{label} ({unit})" if unit else label)
         self._fit_ranges(times, values, lower, upper, threshold, marker_at)
-        self.chart_note.setText(f"{label}: {times.size} points, min/max band shaded; "
-                                "dashed: threshold, solid: raised")
+        self._show_plot(True, f"{label}: {times.size} points, min/max band shaded; "
+                              "dashed: threshold, solid: raised")
 
     def _fit_ranges(self, times: np.ndarray, values: np.ndarray, lower, upper,
                     threshold: float | None, marker_at: datetime | None) -> None:
@@ -229,6 +238,5 @@ class AlertDetails(QWidget):
         self.plot.setYRange(min(ys) - y_pad, max(ys) + y_pad, padding=0)
 
     def set_chart_unavailable(self, reason: str) -> None:
-        self.plot.clear()
-        self.chart_note.setText(reason)
+        self._show_plot(False, reason)
 

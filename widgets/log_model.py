@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import IntEnum
 from typing import Any
 
@@ -20,7 +20,12 @@ logger = logging.getLogger(__name__)
 MAX_LOG_ROWS = 5000
 LEVEL_COLORS = {"DEBUG": "#7f7f7f", "INFO": "#1b1f23", "WARNING": "#b36b00",
                 "ERROR": "#d62728", "CRITICAL": "#9b0000"}
-HEADERS = ("Time", "Level", "Category", "Robot", "Message")
+def _local_zone() -> str:
+    """The zone log times are shown in, for the header: a bare time is ambiguous."""
+    return datetime.now(UTC).astimezone().tzname() or "local time"
+
+
+HEADERS = (f"Time ({_local_zone()})", "Level", "Category", "Robot", "Message")
 
 
 class Column(IntEnum):

@@ -312,15 +312,18 @@ def test_details_show_the_history_and_the_metric_around_the_alert(qtbot, lab, co
         next(a for a in menu.actions() if a.text() == "Acknowledge...").trigger()
         qtbot.waitUntil(lambda: shown_by(console, alert_id) == "alice", timeout=WAIT_MS)
 
+        details = console.view.details
+        assert details.plot.isHidden()  # nothing selected: no empty axes ticked 0.1..0.9
+        assert "Select an alert" in details.chart_note.text()
         menu = console.view.context_menu_for(console.view.view_index(alert_id))
         next(a for a in menu.actions() if a.text() == "Details").trigger()
-        details = console.view.details
         qtbot.waitUntil(lambda: [e.event for e in details.event_model.events()]
                         == ["raised", "acknowledged"], timeout=WAIT_MS)
         events = details.event_model.events()
         assert events[1].actor == "alice" and "looking at it" in events[1].details
         assert "critical at 76.2 °C (threshold 75 °C)" in events[0].details
         qtbot.waitUntil(lambda: "points" in details.chart_note.text(), timeout=WAIT_MS)
+        assert not details.plot.isHidden()
         curve = details.plot.getPlotItem().listDataItems()[-1]
         xs, ys = curve.getData()
         assert len(xs) > 50

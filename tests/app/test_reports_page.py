@@ -104,6 +104,7 @@ def run_and_wait(qtbot, page: ReportsPage, action) -> Path:
 @pytest.mark.skipif(shutil.which("pdftotext") is None, reason="needs poppler-utils")
 def test_generate_writes_pdf_records_row_and_opens_it(qtbot, page, opener, tmp_path):
     assert page.robots.count() == 1 and page.selected_robots() == [ROBOT]
+    assert page.empty_state.shown_text().startswith("No reports recorded yet")
     page.kind_choice.setCurrentText("performance")
     path = generate(qtbot, page)
 
@@ -115,7 +116,7 @@ def test_generate_writes_pdf_records_row_and_opens_it(qtbot, page, opener, tmp_p
     assert page.progress.value() == page.progress.maximum()
     assert page.generate_button.isEnabled() and not page.cancel_button.isEnabled()
 
-    assert page.model.rowCount() == 1
+    assert page.model.rowCount() == 1 and page.empty_state.shown_text() == ""
     assert cell(page, 0, "Type") == "performance"
     assert cell(page, 0, "Robots") == ROBOT
     assert cell(page, 0, "Author") == "alice"
