@@ -58,6 +58,8 @@ CATALOG_REFRESH_S = 30.0  # robots and signals appear while the console runs
 # its own extent: fitting alone would stretch coarse buckets across the plot.
 REFINE_BELOW_FRACTION = 0.8
 TIME_FORMAT = "%Y-%m-%d %H:%M"
+PICK_TEXT = "Pick signals and a range, then Show."
+NOTHING_SHOWN_TEXT = "Nothing shown yet: tick signals in the tree, pick a range, then Show."
 
 
 class HistoryPage(HistoryExportMixin, QWidget):
@@ -106,7 +108,7 @@ class HistoryPage(HistoryExportMixin, QWidget):
         self.busy = QProgressBar()
         self.busy.setRange(0, 0)  # indeterminate: a store query reports no progress
         self.busy.setVisible(False)
-        self.status = QLabel("Pick signals and a range, then Show.")
+        self.status = QLabel(PICK_TEXT)
         self.status.setWordWrap(True)
         exports = QGridLayout()
         self.export_buttons = {}
@@ -146,6 +148,10 @@ class HistoryPage(HistoryExportMixin, QWidget):
         splitter.setSizes([SIDE_PANEL_WIDTH_PX, 1000])
         layout = QHBoxLayout(self)
         layout.addWidget(splitter)
+        # Before the first query: the chosen range on the time axis and what to do, not
+        # an empty chart ticked 0.1..0.9.
+        self.plot.set_x_range(*self.time_range.chosen())
+        self.plot.show_message(NOTHING_SHOWN_TEXT)
 
     # -- choices ----------------------------------------------------------------------
     def refresh_signals(self) -> int:

@@ -18,6 +18,13 @@ RESOURCES_DIR = Path(__file__).resolve().parents[1] / "resources"
 # colour-scheme setting such as a bare X server): "light", "dark" or "system".
 COLOR_SCHEME_ENV = "TONYPI_COLOR_SCHEME"
 _SCHEMES = {"light": Qt.ColorScheme.Light, "dark": Qt.ColorScheme.Dark}
+DARK_INDICATOR_QSS = """
+QTreeView::indicator:unchecked, QListView::indicator:unchecked,
+QTableView::indicator:unchecked, QCheckBox::indicator:unchecked {
+    border: 1px solid #9a9a9a; border-radius: 2px; background: #1e1f22;
+    width: 11px; height: 11px;
+}
+"""
 
 
 def resource_path(name: str) -> Path:
@@ -58,9 +65,12 @@ def apply_theme(app: QApplication, scheme: str | None = None) -> None:
                        "system", scheme)
     app.setWindowIcon(app_icon())
     try:
-        app.setStyleSheet(resource_path("style.qss").read_text())
+        sheet = resource_path("style.qss").read_text()
     except OSError as exc:
         logger.warning("stylesheet not loaded: %s", exc)
+        sheet = ""
+    # Fusion draws an unchecked box's border a shade off the dark Base colour: invisible.
+    app.setStyleSheet(sheet + (DARK_INDICATOR_QSS if is_dark() else ""))
     _apply_plot_colours()
     app.styleHints().colorSchemeChanged.connect(lambda *_: _apply_plot_colours())
 

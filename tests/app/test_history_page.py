@@ -82,6 +82,13 @@ def show(qtbot, page: HistoryPage) -> None:
         page.show_button.click()
 
 
+def test_before_the_first_query_the_chart_says_what_to_do(page):
+    assert page.plot.message().startswith("Nothing shown yet")
+    start, stop = page.time_range.chosen()
+    low, high = page.plot.x_range()
+    assert abs(low - start.timestamp()) < 5 and abs(high - stop.timestamp()) < 5
+
+
 def test_tree_lists_robots_measurements_and_signals(page):
     tree = page.signal_tree
     assert set(tree.keys()) == {("r1", CPU), ("r1", SERVO3), ("r2", CPU)}
