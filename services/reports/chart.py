@@ -9,7 +9,7 @@ counts as missing follows the series' own spacing, so a battery sampled every 45
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 
@@ -134,8 +134,9 @@ def _threshold_marks(signals: list[SignalData], unit: str) -> list[tuple[float, 
 
 
 def chart(title: str, signals: list[SignalData], unit: str, start: datetime, stop: datetime,
-          tz: tzinfo) -> Drawing:
-    """`signals` must all hold data (stats not None); times are shown in `tz`."""
+          tz: tzinfo, alerts: Sequence[tuple[datetime, str]] = ()) -> Drawing:
+    """`signals` must all hold data (stats not None); times are shown in `tz`; `alerts`
+    are (raised at, severity) of this chart's signals, marked where they were raised."""
     drawing = Drawing(CHART_WIDTH_PT, CHART_HEIGHT_PT)
     plot = LinePlot()
     plot.x, plot.y = PLOT_X, PLOT_Y
@@ -192,6 +193,7 @@ def chart(title: str, signals: list[SignalData], unit: str, start: datetime, sto
     # but it never hides a sample.
     _add_thresholds(drawing, plot, _threshold_marks(signals, unit), to_y, y_min, y_max)
     drawing.add(plot)
+    marked_alerts = _add_alert_markers(drawing, plot, alerts, axis_first, axis_s)
     drawing.add(String(plot.x, CHART_HEIGHT_PT - 11, title, fontName="Helvetica-Bold",
                        fontSize=9))
     if extent.partial:
@@ -201,7 +203,8 @@ def chart(title: str, signals: list[SignalData], unit: str, start: datetime, sto
                            fontSize=7, textAnchor="end", fillColor=NOTE_COLOR))
     zone = zone_name(tz, axis_first)
     day = "" if ticks.multi_day else f" on {axis_first.astimezone(tz):%Y-%m-%d}"
-    caption = f"time ({zone}){day}   line: mean, shading: min to max"
+    caption = f"time ({zone}){day}   line: mean, shading: min to max" + (
+        "   triangles: alerts raised" if marked_alerts else "")
     drawing.add(String(plot.x + plot.width / 2, 4, caption, fontSize=7, textAnchor="middle"))
     drawing.add(String(12, plot.y + plot.height / 2, unit, fontSize=8, textAnchor="middle"))
     _add_legend(drawing, plot, signals)
@@ -231,6 +234,27 @@ def _add_thresholds(drawing: Drawing, plot: LinePlot, marks: list[tuple[float, s
                          strokeWidth=0))
         drawing.add(String(right, base, text, fontSize=LABEL_FONT, textAnchor="end",
                            fillColor=_colour(level)))
+
+
+def _add_alert_markers(drawing: Drawing, plot: LinePlot,
+                       alerts: Sequence[tuple[datetime, str]], axis_first: datetime,
+                       axis_s: float) -> int:
+    """A thin line and a triangle on the top edge where each alert was raised; returns
+    how many fell inside the axis."""
+    marked = 0
+    for raised_at, severity in alerts:
+        offset = (raised_at - axis_first).total_seconds()
+        if not 0 <= offset <= axis_s:
+            continue
+        x = plot.x + offset / axis_s * plot.width
+        colour = _colour("critical" if severity == "critical" else "warning")
+        top = plot.y + plot.height
+        drawing.add(Line(x, plot.y, x, top, strokeColor=colour, strokeWidth=0.5,
+                         strokeDashArray=[1, 2]))
+        drawing.add(Polygon([x - 3, top + 5, x + 3, top + 5, x, top], fillColor=colour,
+                            strokeColor=colour, strokeWidth=0.5))
+        marked += 1
+    return marked
 
 
 def _colour(level: str) -> colors.Color:

@@ -116,6 +116,7 @@ class AlertRow:
     title: str
     acknowledged_by: str | None
     ack_seconds: float | None
+    source: str | None = None  # which sensor/servo: places the alert on its chart
 
 
 @dataclass
@@ -302,7 +303,8 @@ def gather_alerts(database: Database, robot_ids: list[str], start: datetime,
             if alert.acknowledged and alert.acknowledged_at is not None:
                 ack_s = (alert.acknowledged_at - alert.created_at).total_seconds()
             rows.append(AlertRow(alert.robot_id, alert.created_at, alert.severity,
-                                 alert.alert_type, alert.title, alert.acknowledged_by, ack_s))
+                                 alert.alert_type, alert.title, alert.acknowledged_by, ack_s,
+                                 alert.source))
     acks = [r.ack_seconds for r in rows if r.ack_seconds is not None]
     return AlertSummary(rows, by_severity, by_type, len(acks),
                         sum(acks) / len(acks) if acks else None, max(acks) if acks else None,

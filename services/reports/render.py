@@ -15,6 +15,7 @@ from reportlab.lib.units import mm
 from reportlab.pdfgen import canvas as pdfcanvas
 from reportlab.platypus import KeepTogether, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
+from services.alerts.rules import METRICS
 from services.reports.chart import chart, data_extent
 from services.reports.data import ReportData, RobotData, SignalData, format_duration
 from services.reports.timeaxis import coverage_text, zone_name
@@ -138,6 +139,22 @@ def _coverage(robot: RobotData, data: ReportData, tz: tzinfo) -> str | None:
             "Statistics cover the data only; the charts are scaled to it.")
 
 
+def _alerts_on(data: ReportData, robot_id: str, signals) -> list[tuple[datetime, str]]:
+    """(raised at, severity) of this robot's alerts on these signals: the rule engine files
+    a metric's alerts under its (alert_type, source); servo alerts carry the servo id."""
+    found = []
+    for row in data.alerts.rows:
+        if row.robot_id != robot_id or row.raised_at is None:
+            continue
+        for signal in signals:
+            metric = METRICS[signal.spec.metric_type]
+            source = metric.source if metric.source is not None else signal.spec.key.series
+            if row.alert_type == metric.alert_type and (not source or row.source == source):
+                found.append((row.raised_at, row.severity))
+                break
+    return found
+
+
 def _robot_flow(robot: RobotData, data: ReportData, sections: tuple[str, ...],
                 styles, tz: tzinfo) -> tuple[list, list]:
     """(heading and coverage note, charts and table)."""
@@ -152,14 +169,16 @@ def _robot_flow(robot: RobotData, data: ReportData, sections: tuple[str, ...],
                                ("temperature", "CPU temperature", "°C"),
                                ("battery", "Battery", "%")):
         if group in sections and robot.group(group):
-            flow += [chart(title, robot.group(group), unit, data.start, data.stop, tz),
-                     Spacer(1, 3 * mm)]
+            signals = robot.group(group)
+            flow += [chart(title, signals, unit, data.start, data.stop, tz,
+                           _alerts_on(data, robot.robot_id, signals)), Spacer(1, 3 * mm)]
             charted = True
     servos = robot.group("servos")
     if "servos" in sections and servos:
         hottest = sorted(servos, key=lambda s: s.stats.max, reverse=True)
-        flow += [chart("Hottest servos", hottest[:HOTTEST_SERVOS_CHARTED], "°C", data.start,
-                       data.stop, tz), Spacer(1, 3 * mm)]
+        charted_servos = hottest[:HOTTEST_SERVOS_CHARTED]
+        flow += [chart("Hottest servos", charted_servos, "°C", data.start, data.stop, tz,
+                       _alerts_on(data, robot.robot_id, charted_servos)), Spacer(1, 3 * mm)]
         charted = True
     if "statistics" in sections:
         shown = [s for s in robot.signals if s.stats is not None and s.spec.group in sections]

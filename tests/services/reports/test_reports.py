@@ -417,3 +417,30 @@ def test_alert_scope_matches_type_and_source(stores):
     assert gather_alerts(database, ["r1"], T0, T1, alert_scope({"battery"})).total == 1
     assert alert_scope({"performance", "temperature", "servos", "battery"}) is None
     assert gather_alerts(database, ["r1"], T0, T1, None).total == 6
+
+
+def test_alerts_are_marked_on_the_chart_of_their_signal(stores, tmp_path):
+    """A battery alert gets a marker on the battery chart, where it was raised, and on no
+    other chart; the caption says what the marks mean."""
+    history, database = stores
+    _few_samples(history)
+    raised = FEW_T0 + timedelta(minutes=2)
+    with database.session() as session:
+        RobotRepository(session).touch("r1", FEW_T0)
+        session.add(Alert(robot_id="r1", alert_type="battery", severity="critical",
+                          title="Battery level critical", message="m", source="battery",
+                          created_at=raised))
+    result = generate_report("system", ["r1"], FEW_T0, FEW_T1, history=history,
+                             database=database, author="bob", out_path=tmp_path / "a.pdf")
+    assert _text(result.path).count("triangles: alerts raised") == 1
+    data = gather(["r1"], FEW_T0, FEW_T1, history=history, database=database)
+    battery = data.robot_data[0].group("battery")
+    marked = chart("Battery", battery, "%", FEW_T0, FEW_T1, UTC,
+                   [(raised, "critical")])
+    plot = next(item for item in marked.contents if isinstance(item, LinePlot))
+    triangles = [item for item in marked.contents if isinstance(item, Polygon)
+                 and len(item.points) == 6]
+    (triangle,) = triangles
+    tip_x = triangle.points[4]
+    halfway = plot.x + plot.width * 0.5  # 04:12 of 04:10-04:14
+    assert abs(tip_x - halfway) < plot.width * 0.05
