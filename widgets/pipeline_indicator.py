@@ -44,7 +44,7 @@ def _dark(widget: QWidget) -> bool:
 
 
 def _local_time(moment: datetime | None) -> str:
-    return "never" if moment is None else moment.astimezone().strftime("%H:%M:%S")
+    return "never" if moment is None else moment.astimezone().strftime("%H:%M:%S %Z")
 
 
 def instance_cells(item: InstanceStatus) -> list[str]:
