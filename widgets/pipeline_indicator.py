@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from services.live.pipeline import InstanceStatus, PipelineStatus
+from services.live.pipeline_status import InstanceStatus, PipelineStatus
 
 logger = logging.getLogger(__name__)
 
