@@ -68,7 +68,7 @@ def read_fleet_records(database: Database, *, with_thresholds: bool,
     with database.session() as session:
         counts = dict(session.execute(
             select(Alert.robot_id, func.count()).where(open_alert)
-            .group_by(Alert.robot_id)).tuples().all())
+            .group_by(Alert.robot_id)).all())
         robots = tuple(
             KnownRobot(robot.robot_id, robot.name, robot.status, robot.last_seen,
                        counts.get(robot.robot_id, 0))
