@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from widgets.alert_model import SEVERITIES, SOURCE_UNITS, AlertRow
+from services.vocabulary import SEVERITIES_WORST_FIRST
+from widgets.alert_model import SOURCE_UNITS, AlertRow
 
 logger = logging.getLogger(__name__)
 
@@ -34,8 +35,8 @@ SOURCE_METRICS = {
 
 def counts_text(counts: dict[str, int]) -> str:
     """'2 critical, 1 warning' (worst first), '' when nothing is unacknowledged."""
-    return ", ".join(f"{counts[s]} {s}" for s in (*SEVERITIES, *sorted(set(counts) - set(
-        SEVERITIES))) if counts.get(s))
+    return ", ".join(f"{counts[s]} {s}" for s in (*SEVERITIES_WORST_FIRST, *sorted(
+        set(counts) - set(SEVERITIES_WORST_FIRST))) if counts.get(s))
 
 
 def status_text(counts: dict[str, int], open_count: int, *, loaded: bool,

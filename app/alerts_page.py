@@ -40,16 +40,16 @@ from app.alerts_worker import PageWorker
 from app.theme import app_icon
 from services.alerts.service import AlertService
 from services.auth import AuthUser, PermissionDenied
+from services.vocabulary import CRITICAL, SEVERITIES_WORST_FIRST
 from widgets.alert_details import AlertEventRow
 from widgets.alert_model import (
-    SEVERITIES,
-    SEVERITY_COLORS,
     AlertRow,
     AlertTableModel,
     format_time,
     severity_icon,
 )
 from widgets.alert_view import RESOLVE_CAUSE, AlertView
+from widgets.palette import SEVERITY_COLOURS
 
 logger = logging.getLogger(__name__)
 
@@ -375,12 +375,12 @@ def install_alerts_page(window, *, database, session, user: AuthUser, history_st
         position = tabs.indexOf(page)
         if position >= 0:
             tabs.setTabText(position, f"Alerts ({text})" if text else "Alerts")
-            worst = next((s for s in SEVERITIES if counts.get(s)), None)
+            worst = next((s for s in SEVERITIES_WORST_FIRST if counts.get(s)), None)
             tabs.setTabIcon(position, severity_icon(worst) if worst else QIcon())
 
     def on_status_changed(text: str, critical: bool) -> None:
         label.setText(text)
-        colour = SEVERITY_COLORS["critical"] if critical else ""
+        colour = SEVERITY_COLOURS[CRITICAL] if critical else ""
         label.setStyleSheet(f"color: {colour}; font-weight: bold;" if colour else "")
 
     def on_critical(row: AlertRow) -> None:

@@ -15,14 +15,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from PySide6.QtCore import QCoreApplication, QObject, QTimer
-from sqlalchemy import func, or_, select
 
 from app.background import BackgroundWork
 from services.alerts.rules import METRICS
 from services.live.model import KnownRobot
 from services.records.db import Database
-from services.records.models import Alert, AlertThreshold
-from services.records.repositories import RobotRepository, Threshold, ThresholdRepository
+from services.records.fleet_queries import FleetQueries
+from services.records.repositories import Threshold
 from widgets.live_plot_overlays import AlertMarker
 
 logger = logging.getLogger(__name__)
@@ -64,34 +63,18 @@ def _marker_signal(alert_type: str, source: str | None) -> tuple[str, str] | Non
 def read_fleet_records(database: Database, *, with_thresholds: bool,
                        marker_robots: frozenset[str], now: datetime) -> FleetRecords:
     """One read of everything the fleet needs from the records (worker thread)."""
-    open_alert = or_(Alert.resolved.is_(False), Alert.resolved.is_(None))
-    with database.session() as session:
-        counts = dict(session.execute(
-            select(Alert.robot_id, func.count()).where(open_alert)
-            .group_by(Alert.robot_id)).all())
-        robots = tuple(
-            KnownRobot(robot.robot_id, robot.name, robot.status, robot.last_seen,
-                       counts.get(robot.robot_id, 0))
-            for robot in RobotRepository(session).list())
-        thresholds = None
-        if with_thresholds:
-            repository = ThresholdRepository(session)
-            overridden = session.scalars(select(AlertThreshold.robot_id).where(
-                AlertThreshold.robot_id.is_not(None)).distinct())
-            thresholds = (repository.effective(None),
-                          {robot_id: repository.effective(robot_id) for robot_id in overridden})
-        markers: tuple[AlertMarker, ...] = ()
-        if marker_robots:
-            rows = session.scalars(select(Alert).where(
-                Alert.robot_id.in_(sorted(marker_robots)),
-                Alert.created_at >= now - timedelta(seconds=MARKERS_SPAN_S))
-                .order_by(Alert.created_at))
-            markers = tuple(
-                AlertMarker(robot_id=row.robot_id, time=row.created_at.timestamp(),
-                            severity=row.severity, text=row.title,
-                            signal=_marker_signal(row.alert_type, row.source))
-                for row in rows if row.created_at is not None)
-    return FleetRecords(robots, thresholds, markers)
+    read = FleetQueries(database).read(
+        with_thresholds=with_thresholds, marker_robots=marker_robots,
+        alerts_since=now - timedelta(seconds=MARKERS_SPAN_S))
+    robots = tuple(KnownRobot(robot.robot_id, robot.name, robot.status, robot.last_seen,
+                              read.open_alerts.get(robot.robot_id, 0))
+                   for robot in read.robots)
+    markers = tuple(
+        AlertMarker(robot_id=row.robot_id, time=row.created_at.timestamp(),
+                    severity=row.severity, text=row.title,
+                    signal=_marker_signal(row.alert_type, row.source))
+        for row in read.recent_alerts if row.created_at is not None)
+    return FleetRecords(robots, read.thresholds, markers)
 
 
 class FleetRecordsReader(QObject):

@@ -11,14 +11,11 @@ from datetime import datetime
 from typing import Any
 
 from services.alerts.rules import METRICS
-from services.alerts.store import AlertStore
 from services.history.base import Bucket, HistoryStore, SeriesKey
-from services.records.jobs import JobRepository
-from services.records.repositories import ThresholdRepository
+from services.history_overlays import HistoryOverlays, Limits, Marker, Span
 
 logger = logging.getLogger(__name__)
 
-OVERLAY_ROWS_LIMIT = 2000
 NO_UNIT = ""
 # Units by field; the same field name means the same quantity in every measurement here.
 FIELD_UNITS = {
@@ -32,9 +29,6 @@ SENSOR_UNITS = {"ultrasonic_distance": "cm", "light_level": "%"}  # by sensor_ty
 METRIC_OF = {(str(m.measurement), m.field): m.metric_type for m in METRICS.values()}
 
 Signal_ = tuple[str, SeriesKey]  # (robot_id, series key)
-Marker = tuple[datetime, str, str]  # (time, label, "raised" | "resolved")
-Span = tuple[datetime, datetime, str]  # (start, end, label)
-Limits = tuple[float, float]  # (warning, critical)
 
 
 def servo_number(series: str) -> str:
@@ -96,38 +90,6 @@ def load_catalog(store: HistoryStore) -> dict[str, list[SeriesKey]]:
             for robot in store.list_robots()}
 
 
-def load_overlays(database: Any, robots: list[str], start: datetime, stop: datetime
-                  ) -> tuple[list[Marker], list[Span]]:
-    """Alert raised/resolved markers and job spans inside [start, stop] (plain tuples)."""
-    markers: list[Marker] = []
-    spans: list[Span] = []
-    with database.session() as session:
-        for robot in robots:
-            for alert in AlertStore(session).list(robot_id=robot, limit=OVERLAY_ROWS_LIMIT):
-                if alert.created_at and start <= alert.created_at <= stop:
-                    markers.append((alert.created_at, f"{robot}: {alert.title}", "raised"))
-                if alert.resolved_at and start <= alert.resolved_at <= stop:
-                    markers.append((alert.resolved_at, f"{robot}: {alert.title} ✓", "resolved"))
-            for job in JobRepository(session).list(robot_id=robot, limit=OVERLAY_ROWS_LIMIT):
-                end = job.end_time or stop
-                if job.start_time <= stop and end >= start:
-                    spans.append((max(job.start_time, start), min(end, stop),
-                                  f"{robot}: {job.task_name or 'job'} ({job.status})"))
-    return markers, spans
-
-
-def load_thresholds(database: Any, robots: Iterable[str]) -> dict[str, dict[str, Limits]]:
-    """The enabled alert thresholds in force for each robot (its own over the global)."""
-    result: dict[str, dict[str, Limits]] = {}
-    with database.session() as session:
-        repository = ThresholdRepository(session)
-        for robot in robots:
-            result[robot] = {metric: (limit.warning, limit.critical)
-                             for metric, limit in repository.effective(robot).items()
-                             if limit.enabled}
-    return result
-
-
 def threshold_lines(signals: Iterable[Signal_], thresholds: dict[str, dict[str, Limits]]
                     ) -> list[tuple[float, str]]:
     """Warning and critical lines for a group of signals on one axis, or none when the
@@ -154,6 +116,7 @@ def run_history_query(store: HistoryStore, database: Any, chosen: list[Signal_],
     spans: list[Span] = []
     thresholds: dict[str, dict[str, Limits]] = {}
     if database is not None:
-        markers, spans = load_overlays(database, robots, start, stop)
-        thresholds = load_thresholds(database, robots)
+        overlays = HistoryOverlays(database)
+        markers, spans = overlays.markers_and_spans(robots, start, stop)
+        thresholds = overlays.thresholds(robots)
     return QueryResult(start, stop, max_points, buckets, markers, spans, thresholds)

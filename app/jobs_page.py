@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime
 
 from PySide6.QtCore import QDate, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.background import BackgroundWork
-from services.records.repositories import JobRepository, RobotRepository
+from services.records.queries import HISTORY_STATUSES, JobFilter, JobQueries
 from widgets.job_model import (
     Column,
     JobRow,
@@ -52,16 +52,7 @@ COLUMN_SAMPLES = {Column.ROBOT: "tonypi_demo_01", Column.TASK: "Inventory scan",
                   Column.ELAPSED: "0:00:00", Column.REMAINING: "0:00:00",
                   Column.STARTED: "Nov 22 10:15", Column.ENDED: "Nov 22 10:15"}
 HISTORY_LIMIT = 500
-HISTORY_STATUSES = ("completed", "failed", "cancelled")
 ALL = "All"
-
-
-@dataclass(frozen=True, slots=True)
-class JobFilter:
-    robot_id: str | None = None
-    status: str | None = None  # one of HISTORY_STATUSES or None
-    date_from: date | None = None  # local calendar days, inclusive
-    date_to: date | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,27 +70,11 @@ def job_row(job) -> JobRow:
                   last_item=job.last_item, reason=job.reason)
 
 
-def _local_day_start(day: date) -> datetime:
-    return datetime.combine(day, time.min).astimezone().astimezone(UTC)
-
-
 def load_jobs(database, wanted: JobFilter) -> JobSnapshot:
-    """Active jobs and the filtered history (newest first); runs on a worker thread.
-
-    Every history filter is applied by the database, so a match older than the newest
-    HISTORY_LIMIT jobs is still found.
-    """
-    since = None if wanted.date_from is None else _local_day_start(wanted.date_from)
-    until = (None if wanted.date_to is None
-             else _local_day_start(wanted.date_to + timedelta(days=1)))
-    with database.session() as session:
-        jobs = JobRepository(session)
-        active = [job_row(job) for job in jobs.list(status="active", limit=HISTORY_LIMIT)]
-        history = [job_row(job) for job in jobs.list(
-            robot_id=wanted.robot_id, status=wanted.status or HISTORY_STATUSES,
-            started_since=since, started_until=until, limit=HISTORY_LIMIT)]
-        robots = [robot.robot_id for robot in RobotRepository(session).list(active_only=False)]
-    return JobSnapshot(active=active, history=history, robots=robots)
+    """Active jobs and the filtered history (newest first); runs on a worker thread."""
+    read = JobQueries(database).read(wanted, limit=HISTORY_LIMIT)
+    return JobSnapshot(active=[job_row(job) for job in read.active],
+                       history=[job_row(job) for job in read.history], robots=read.robots)
 
 
 def describe_job(row: JobRow, now: datetime) -> str:

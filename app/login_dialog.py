@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QSettings, Qt, QThreadPool, QTimer, Signal
-from PySide6.QtGui import QFont, QPalette, QTextDocumentFragment
+from PySide6.QtGui import QFont, QTextDocumentFragment
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
@@ -37,6 +37,7 @@ from app.theme import app_icon
 from services import connection_profile
 from services.auth import AuthError, AuthUser
 from services.secrets import SecretUnavailable, delete_secret, get_secret, set_secret
+from widgets.palette import ERROR_TEXT_COLOURS, is_dark
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +50,6 @@ COUNTDOWN_TICK_MS = 200
 MIN_WIDTH_PX = 400
 ICON_SIZE_PX = 48
 # (light palette, dark palette)
-ERROR_COLOURS = ("#c5221f", "#f28b82")
 HINT_COLOUR = "#6b6b6b"
 
 Authenticate = Callable[[str, str], AuthUser]
@@ -103,8 +103,7 @@ class LoginDialog(QDialog):
         self._retry_at = 0.0  # time.monotonic() when Sign in may be pressed again
         self._password_from_keyring = False
         self._keyring_usable, keyring_message = connection_profile.keyring_status()
-        dark = self.palette().color(QPalette.ColorRole.Window).lightness() < 128
-        self._error_colour = ERROR_COLOURS[dark]
+        self._error_colour = ERROR_TEXT_COLOURS[is_dark(self)]
         # Unparented: a late answer after the dialog is gone finds no receiver, no crash.
         self._signals = _AttemptSignals()
         self._signals.attempt_finished.connect(self._on_attempt_finished)

@@ -12,12 +12,8 @@ queried in UTC.
 
 from __future__ import annotations
 
-import csv
-import json
 import logging
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from PySide6.QtCore import (
     QDateTime,
@@ -44,7 +40,9 @@ from PySide6.QtWidgets import (
 )
 
 from app.background import BackgroundWork
-from services.records.repositories import LOG_LEVELS, LogRepository, RobotRepository
+from services.export import export_logs
+from services.records.queries import LogFilter, LogQueries
+from services.vocabulary import LOG_LEVELS
 from widgets.log_model import Column, LogRow, LogTableModel
 
 logger = logging.getLogger(__name__)
@@ -57,20 +55,6 @@ CUSTOM = "Custom"
 TIME_RANGES = {"Last 1 h": timedelta(hours=1), "Last 24 h": timedelta(hours=24),
                "Last 7 d": timedelta(days=7), "Last 30 d": timedelta(days=30), ALL: None}
 DATETIME_FORMAT = "yyyy-MM-dd HH:mm"
-EXPORT_FIELDS = ("id", "timestamp", "level", "category", "robot_id", "message", "details")
-
-
-@dataclass(frozen=True, slots=True)
-class LogFilter:
-    level: str | None = None
-    category: str | None = None
-    robot_id: str | None = None
-    since: datetime | None = None  # inclusive, UTC
-    until: datetime | None = None  # exclusive, UTC
-    text: str = ""
-
-    def follows_live(self, now: datetime) -> bool:
-        return self.until is None or self.until > now
 
 
 def log_row(entry) -> LogRow:
@@ -82,15 +66,8 @@ def log_row(entry) -> LogRow:
 def load_logs(database, wanted: LogFilter, after: datetime | None = None
               ) -> tuple[list[LogRow], list[str]]:
     """Matching entries newest first (from `after` on when following), and robot ids."""
-    since = max(filter(None, (wanted.since, after)), default=None)
-    with database.session() as session:
-        entries = LogRepository(session).list(
-            robot_id=wanted.robot_id, level=wanted.level, category=wanted.category,
-            since=since, until=wanted.until, text=wanted.text.strip() or None,
-            limit=LOAD_LIMIT)
-        rows = [log_row(entry) for entry in entries]
-        robots = [robot.robot_id for robot in RobotRepository(session).list(active_only=False)]
-    return rows, robots
+    entries, robots = LogQueries(database).read(wanted, after, limit=LOAD_LIMIT)
+    return [log_row(entry) for entry in entries], robots
 
 
 def _to_utc(value: QDateTime) -> datetime:
@@ -104,26 +81,9 @@ def _whole_minute(value: QDateTime) -> QDateTime:
     return QDateTime(value.date(), QTime(time.hour(), time.minute()), value.timeZone())
 
 
-def export_logs(rows: list[LogRow], path: str | Path) -> Path:
-    """Write rows to `path`: JSON (a list of objects) when it ends in .json, else CSV."""
-    path = Path(path)
-    records = [row.as_dict() for row in rows]
-    if path.suffix.lower() == ".json":
-        path.write_text(json.dumps(records, indent=2, default=str), encoding="utf-8")
-    else:
-        with path.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=EXPORT_FIELDS)
-            writer.writeheader()
-            for record in records:
-                details = record["details"]
-                writer.writerow({**record, "details": "" if details is None
-                                 else json.dumps(details, default=str)})
-    logger.info("exported %d log entries to %s", len(rows), path)
-    return path
-
-
 class LogsPage(QWidget):
     logs_loaded = Signal(int)  # how many entries the last load added
+    exported = Signal(str)  # the file written, or "" when the export failed
 
     def __init__(self, database, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -131,6 +91,9 @@ class LogsPage(QWidget):
         self._work = BackgroundWork("loading logs", self)
         self._work.succeeded.connect(self._on_logs_loaded)
         self._work.failed.connect(self._on_load_failed)
+        self._export = BackgroundWork("exporting logs", self)
+        self._export.succeeded.connect(self._on_exported)
+        self._export.failed.connect(self._on_export_failed)
         self._generation = 0
         self._busy = False
         self.model = LogTableModel(parent=self)
@@ -249,6 +212,7 @@ class LogsPage(QWidget):
     def stop(self) -> None:
         self._timer.stop()
         self._work.shutdown()
+        self._export.shutdown()
 
     def current_filter(self, now: datetime | None = None) -> LogFilter:
         def chosen(combo: QComboBox) -> str | None:
@@ -330,12 +294,26 @@ class LogsPage(QWidget):
                                               "CSV (*.csv);;JSON (*.json)")
         if not path:
             return
-        try:
-            export_logs(self.model.rows(), path)
-        except OSError as exc:
-            self.status_label.setText(f"Export failed: {exc}")
-            return
-        self.status_label.setText(f"Exported {self.model.rowCount()} entries to {path}")
+        self.export_to(path)
+
+    def export_to(self, path: str) -> None:
+        """Write the shown entries to `path` on a worker thread (a slow network share
+        must not freeze the window); the outcome shows in the status line."""
+        records = [row.as_dict() for row in self.model.rows()]
+
+        def work() -> int:
+            export_logs(records, path)
+            return len(records)
+
+        self._export.start(path, work)
+
+    def _on_exported(self, path: str, count: int) -> None:
+        self.status_label.setText(f"Exported {count} entries to {path}")
+        self.exported.emit(path)
+
+    def _on_export_failed(self, _path: str, reason: str) -> None:
+        self.status_label.setText(f"Export failed: {reason}")
+        self.exported.emit("")
 
 
 def install_logs_page(window, *, database) -> LogsPage:

@@ -33,7 +33,8 @@ from widgets.banner import Banner
 from widgets.fleet_model import FleetTableModel
 from widgets.fleet_view import FleetView
 from widgets.live_page import LivePage
-from widgets.pipeline_indicator import DOWN_COLOURS, WAIT_COLOURS, PipelineIndicator
+from widgets.palette import ERROR_TEXT_COLOURS, WAIT_TEXT_COLOURS, is_dark
+from widgets.pipeline_indicator import PipelineIndicator
 
 logger = logging.getLogger(__name__)
 
@@ -271,8 +272,8 @@ class MainWindow(QMainWindow):
     def _refresh_status_bar(self, now: float) -> None:
         stats = self.feed.stats()
         broker = broker_status(stats, now)
-        dark = self.palette().color(self.palette().ColorRole.Window).lightness() < 128
-        colours = {"ok": "", "warning": WAIT_COLOURS[dark], "error": DOWN_COLOURS[dark]}
+        dark = is_dark(self)
+        colours = {"ok": "", "warning": WAIT_TEXT_COLOURS[dark], "error": ERROR_TEXT_COLOURS[dark]}
         self.broker_label.setText(broker.line)
         _set_colour(self.broker_label, colours[broker.level])
         if broker.banner:

@@ -1,58 +1,21 @@
-"""The list of recorded reports: rows read from the `reports` table and their table model."""
+"""The list of recorded reports: the catalogue's rows (services.reports.catalog) and their
+table model."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, Qt
-from sqlalchemy import select
 
-from services.records.models import Report
+from services.reports.catalog import LIST_LIMIT, ReportCatalog, ReportRow
 
-LIST_LIMIT = 500
 COLUMNS = ("Created", "Title", "Type", "Robots", "Range", "Author", "File")
-
-
-@dataclass(frozen=True, slots=True)
-class ReportRow:
-    id: int
-    created_at: datetime | None
-    title: str
-    kind: str
-    robots: tuple[str, ...]
-    start: datetime | None
-    stop: datetime | None
-    author: str
-    file_path: str
-
-
-def _parse_time(text: Any) -> datetime | None:
-    try:
-        moment = datetime.fromisoformat(str(text))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def load_reports(database, limit: int = LIST_LIMIT) -> list[ReportRow]:
     """Recorded reports, newest first; runs on a worker thread."""
-    with database.session() as session:
-        reports = session.scalars(select(Report).order_by(
-            Report.created_at.desc(), Report.id.desc()).limit(limit)).all()
-        rows = []
-        for report in reports:
-            data = report.data if isinstance(report.data, dict) else {}
-            robots = data.get("robots") or ([report.robot_id] if report.robot_id else [])
-            rows.append(ReportRow(
-                id=report.id, created_at=report.created_at, title=report.title,
-                kind=report.report_type, robots=tuple(robots),
-                start=_parse_time(data.get("start")) if data.get("start") else None,
-                stop=_parse_time(data.get("stop")) if data.get("stop") else None,
-                author=report.created_by or "", file_path=report.file_path or ""))
-    return rows
+    return ReportCatalog(database).list(limit)
 
 
 def _local(moment: datetime | None) -> str:

@@ -2,8 +2,8 @@
 Cancel) and opens it in the system viewer, and the list of recorded reports below it to
 re-open or regenerate.
 
-generate_report and the reports-table query run on a QThreadPool; their results and
-progress reach the GUI thread only through queued signals.
+generate_report and the report catalogue read run on a QThreadPool (app.reports_worker);
+their results and progress reach the GUI thread only through queued signals.
 
     page = install_reports_page(window, history_store=store, database=db, user=user)
 """
@@ -11,21 +11,12 @@ progress reach the GUI thread only through queued signals.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from PySide6.QtCore import (
-    QObject,
-    QRunnable,
-    QStandardPaths,
-    Qt,
-    QThreadPool,
-    QUrl,
-    Signal,
-)
+from PySide6.QtCore import QStandardPaths, Qt, QThreadPool, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -45,8 +36,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.reports_list import ReportTableModel, load_reports
-from services.reports import REPORT_KINDS, ReportCancelled, generate_report
+from app.reports_list import ReportTableModel
+from app.reports_worker import (
+    ReportsRelay,
+    generation_task,
+    listing_task,
+    report_file_name,
+    unique_path,
+)
+from services.reports import REPORT_KINDS
 from widgets.empty_state import EmptyState
 from widgets.time_range import TimeRangeChoice
 
@@ -70,38 +68,6 @@ def default_folder() -> Path:
     return Path(documents) / REPORTS_FOLDER
 
 
-def report_file_name(kind: str, robots: list[str], now: datetime) -> str:
-    who = robots[0] if len(robots) == 1 else f"{len(robots)}-robots"
-    who = re.sub(r"[^A-Za-z0-9_.-]+", "_", who)[:40]  # robot ids may hold any character
-    return f"{kind}-{who}-{now.astimezone():%Y%m%d-%H%M%S}.pdf"
-
-
-def unique_path(folder: Path, name: str) -> Path:
-    """Never overwrite an earlier report (two in the same second share a name)."""
-    path, stem, number = folder / name, Path(name).stem, 2
-    while path.exists():
-        path, number = folder / f"{stem}-{number}.pdf", number + 1
-    return path
-
-
-class _Relay(QObject):
-    progressed = Signal(int, float)  # job, fraction
-    generated = Signal(int, object)  # job, ReportResult
-    cancelled = Signal(int)
-    failed = Signal(int, str)
-    listed = Signal(object)  # list[ReportRow]
-    list_failed = Signal(str)
-
-
-class _Task(QRunnable):
-    def __init__(self, work: Callable[[], None]) -> None:
-        super().__init__()
-        self._work = work
-
-    def run(self) -> None:  # worker thread: never touches widgets, only emits
-        self._work()
-
-
 class ReportsPage(QWidget):
     report_generated = Signal(str)  # path of the new PDF
     generation_cancelled = Signal()
@@ -119,7 +85,7 @@ class ReportsPage(QWidget):
         self._author = getattr(user, "username", None) or str(user)
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(2)  # one generation plus one list read
-        self._relay = _Relay(self)
+        self._relay = ReportsRelay(self)
         self._relay.progressed.connect(self._on_progressed)
         self._relay.generated.connect(self._on_generated)
         self._relay.cancelled.connect(self._on_cancelled)
@@ -271,26 +237,13 @@ class ReportsPage(QWidget):
         self._job += 1
         job, cancel, relay = self._job, threading.Event(), self._relay
         self._cancel = cancel
-        store, database, author = self._store, self._database, self._author
-
-        def work() -> None:
-            try:
-                result = generate_report(
-                    kind, robots, start, stop, history=store, database=database,
-                    author=author, out_path=out, cancel=cancel.is_set,
-                    progress=lambda fraction: relay.progressed.emit(job, fraction))
-            except ReportCancelled:
-                relay.cancelled.emit(job)
-            except Exception as exc:  # shown in the page; the worker must not die silently
-                logger.exception("report generation failed")
-                relay.failed.emit(job, str(exc))
-            else:
-                relay.generated.emit(job, result)
-
+        task = generation_task(relay, job, cancel, kind=kind, robots=robots, start=start,
+                               stop=stop, store=self._store, database=self._database,
+                               author=self._author, out=out)
         self.progress.setValue(0)
         self._set_busy(True)
         self._show(f"Generating {kind} report for {', '.join(robots)}...")
-        self._pool.start(_Task(work))
+        self._pool.start(task)
         return True
 
     def cancel(self) -> None:
@@ -339,18 +292,7 @@ class ReportsPage(QWidget):
 
     # -- the list ---------------------------------------------------------------------
     def refresh(self) -> None:
-        database, relay = self._database, self._relay
-
-        def work() -> None:
-            try:
-                rows = load_reports(database)
-            except Exception as exc:  # shown in the page
-                logger.warning("listing reports failed: %s", exc)
-                relay.list_failed.emit(str(exc))
-                return
-            relay.listed.emit(rows)
-
-        self._pool.start(_Task(work))
+        self._pool.start(listing_task(self._relay, self._database))
 
     def _on_listed(self, rows: object) -> None:
         self.model.set_rows(rows)

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from PySide6.QtCore import QObject, QThreadPool, Signal
-from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -39,13 +38,12 @@ from services import connection_profile as profiles
 from services.connection_check import CheckResult, check_influx, check_mqtt, check_postgres
 from services.connection_profile import ConnectionProfile, ProfileError, ProfileStore
 from services.secrets import SECRET_ENV, SecretUnavailable
+from widgets.palette import ERROR_TEXT_COLOURS, OK_TEXT_COLOURS, is_dark
 
 logger = logging.getLogger(__name__)
 
 CHECK_TIMEOUT_S = 5.0
 # (light palette, dark palette): the dark ones keep contrast on a dark window.
-OK_COLOURS = ("#1e8e3e", "#81c995")
-ERROR_COLOURS = ("#d93025", "#f28b82")
 PENDING_COLOUR = "#7a7a7a"
 PORT_FIELD_WIDTH_PX = 110
 MIN_WIDTH_PX = 680
@@ -98,8 +96,8 @@ class SettingsDialog(QDialog):
         self._test_buttons: dict[str, QPushButton] = {}
         self._result_labels: dict[str, QLabel] = {}
         self._current = ""
-        dark = self.palette().color(QPalette.ColorRole.Window).lightness() < 128
-        self._ok_colour, self._error_colour = OK_COLOURS[dark], ERROR_COLOURS[dark]
+        dark = is_dark(self)
+        self._ok_colour, self._error_colour = OK_TEXT_COLOURS[dark], ERROR_TEXT_COLOURS[dark]
         self._build_ui()
         start = store.active_name if store.active_name in self._drafts else next(iter(self._drafts))
         self._reload_selector(start)

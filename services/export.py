@@ -1,4 +1,5 @@
-"""Write history rows (downsampled buckets or 1 s raw buckets) to CSV and JSON files.
+"""Write history rows (downsampled buckets or 1 s raw buckets) and log entries to CSV and
+JSON files.
 
 Pure: no Qt.  Rows are streamed to the file one at a time so a 30-day raw export does
 not hold a second copy in memory, and a progress callback lets the caller show a bar
@@ -23,6 +24,7 @@ logger = logging.getLogger(__name__)
 
 CSV_COLUMNS = ("time", "robot_id", "measurement", "field", "series", "min", "mean", "max",
                "count")
+LOG_FIELDS = ("id", "timestamp", "level", "category", "robot_id", "message", "details")
 PROGRESS_EVERY_ROWS = 1000  # callback granularity: often enough for a smooth bar
 FORMAT_VERSION = 1
 
@@ -141,6 +143,30 @@ def write_json(path: str | Path, rows: Iterable[ExportRow], *,
     written = _guarded(path, write)
     logger.info("exported %d rows to %s", written, path)
     return written
+
+
+def export_logs(entries: Iterable[Mapping[str, Any]], path: str | Path) -> Path:
+    """Write log entries (mappings with LOG_FIELDS, `details` a JSON value) to `path`:
+    JSON (a list of objects) when it ends in .json, else CSV with `details` as JSON text."""
+    path = Path(path)
+    records = [dict(entry) for entry in entries]
+
+    def write() -> int:
+        if path.suffix.lower() == ".json":
+            path.write_text(json.dumps(records, indent=2, default=str), encoding="utf-8")
+            return len(records)
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=LOG_FIELDS)
+            writer.writeheader()
+            for record in records:
+                details = record.get("details")
+                writer.writerow({**record, "details": "" if details is None
+                                 else json.dumps(details, default=str)})
+        return len(records)
+
+    written = _guarded(path, write)
+    logger.info("exported %d log entries to %s", written, path)
+    return path
 
 
 def _json_default(value: Any) -> Any:

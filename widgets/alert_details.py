@@ -31,12 +31,12 @@ from PySide6.QtWidgets import (
 
 from widgets.alert_model import (
     MISSING_TEXT,
-    SEVERITY_COLORS,
     STATE_TEXT,
     AlertRow,
     format_acknowledged,
     format_value,
 )
+from widgets.palette import BAND_ALPHA, SEVERITY_COLOURS, STALE_COLOUR
 
 logger = logging.getLogger(__name__)
 
@@ -165,7 +165,7 @@ class AlertDetails(QWidget):
         """Show an alert's summary; history and chart follow via set_history / set_series."""
         changed = self._alert is None or self._alert.id != alert.id
         self._alert = alert
-        color = SEVERITY_COLORS.get(alert.severity, "#8d949b")
+        color = SEVERITY_COLOURS.get(alert.severity, STALE_COLOUR)
         raised = (alert.created_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
                   if alert.created_at else MISSING_TEXT)
         cleared = (alert.resolved_at.astimezone(UTC).strftime(" · cleared %H:%M:%S UTC")
@@ -198,13 +198,13 @@ class AlertDetails(QWidget):
         if times.size == 0:
             self.set_chart_unavailable("No history stored around the alert time.")
             return
-        color = QColor(SEVERITY_COLORS.get(self._alert.severity if self._alert else "", "#3b7dd8"))
+        color = QColor(SEVERITY_COLOURS.get(self._alert.severity if self._alert else "", "#3b7dd8"))
         if lower is not None and upper is not None and len(lower) == times.size:
             invisible = pg.mkPen(0, 0, 0, 0)  # FillBetweenItem needs curves with a path
             low = pg.PlotCurveItem(times, np.asarray(lower, dtype=float), pen=invisible)
             high = pg.PlotCurveItem(times, np.asarray(upper, dtype=float), pen=invisible)
             band = QColor("#3b7dd8")
-            band.setAlpha(60)
+            band.setAlpha(BAND_ALPHA)
             self.plot.addItem(low)
             self.plot.addItem(high)
             self.plot.addItem(pg.FillBetweenItem(low, high, brush=band))

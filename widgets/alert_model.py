@@ -29,11 +29,11 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QBrush, QColor, QFont, QIcon, QPainter, QPixmap, QPolygonF
 
+from services.vocabulary import SEVERITIES_WORST_FIRST, SEVERITY_RANK
+from widgets.palette import FIRST_OWN_ROLE, ID_ROLE, SEVERITY_COLOURS, SORT_ROLE, STALE_COLOUR
+
 logger = logging.getLogger(__name__)
 
-SEVERITIES = ("critical", "warning")  # worst first
-SEVERITY_COLORS = {"critical": "#d63a3a", "warning": "#e3a008"}  # same as ERROR / WARN badges
-SEVERITY_RANK = {"warning": 1, "critical": 2}
 STATES = ("active-unacknowledged", "active-acknowledged", "cleared-unacknowledged",
           "cleared-acknowledged")
 STATE_TEXT = {
@@ -47,13 +47,12 @@ CRITICAL_ROW_TINT_ALPHA = 40  # of 255: visible in light and dark palettes, text
 MISSING_TEXT = "–"
 ACKNOWLEDGE_TEXT = "Acknowledge"
 
-ALERT_ID_ROLE = Qt.ItemDataRole.UserRole
-SORT_ROLE = Qt.ItemDataRole.UserRole + 1
-SEVERITY_ROLE = Qt.ItemDataRole.UserRole + 2
-STATE_ROLE = Qt.ItemDataRole.UserRole + 3
-ROBOT_ROLE = Qt.ItemDataRole.UserRole + 4
-CREATED_ROLE = Qt.ItemDataRole.UserRole + 5  # epoch seconds, for the time filter
-ROW_ROLE = Qt.ItemDataRole.UserRole + 6  # the AlertRow itself
+ALERT_ID_ROLE = ID_ROLE
+SEVERITY_ROLE = FIRST_OWN_ROLE
+STATE_ROLE = FIRST_OWN_ROLE + 1
+ROBOT_ROLE = FIRST_OWN_ROLE + 2
+CREATED_ROLE = FIRST_OWN_ROLE + 3  # epoch seconds, for the time filter
+ROW_ROLE = FIRST_OWN_ROLE + 4  # the AlertRow itself
 
 # Units by alert source, for "value / threshold" (the wire format's units).
 SOURCE_UNITS = {"cpu": "%", "memory": "%", "disk": "%", "battery": "%",
@@ -159,7 +158,7 @@ def severity_icon(severity: str, size: int = ICON_SIZE_PX) -> QIcon:
     pixmap.fill(Qt.GlobalColor.transparent)
     painter = QPainter(pixmap)
     painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-    color = QColor(SEVERITY_COLORS.get(severity, "#8d949b"))
+    color = QColor(SEVERITY_COLOURS.get(severity, STALE_COLOUR))
     painter.setPen(color.darker(130))
     painter.setBrush(color)
     if severity == "warning":
@@ -258,8 +257,8 @@ class AlertTableModel(QAbstractTableModel):
         """{severity: n} of alerts nobody acknowledged yet, cleared ones included: a
         condition that came and went unseen still needs a person to look at it."""
         counts = Counter(r.severity for r in self._rows if not r.acknowledged)
-        return {severity: counts.get(severity, 0) for severity in SEVERITIES} | {
-            s: n for s, n in counts.items() if s not in SEVERITIES}
+        return {severity: counts.get(severity, 0) for severity in SEVERITIES_WORST_FIRST} | {
+            s: n for s, n in counts.items() if s not in SEVERITIES_WORST_FIRST}
 
     def open_count(self) -> int:
         """Alerts whose condition has not cleared (or been resolved by hand)."""
@@ -298,7 +297,7 @@ class AlertTableModel(QAbstractTableModel):
             bold.setBold(True)  # what still needs a person stands out
             return bold
         if role == Qt.ItemDataRole.BackgroundRole and row.state == "active-unacknowledged":
-            tint = QColor(SEVERITY_COLORS.get(row.severity, "#8d949b"))
+            tint = QColor(SEVERITY_COLOURS.get(row.severity, STALE_COLOUR))
             tint.setAlpha(CRITICAL_ROW_TINT_ALPHA if row.severity == "critical"
                           else CRITICAL_ROW_TINT_ALPHA // 2)
             return QBrush(tint)

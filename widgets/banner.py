@@ -9,8 +9,9 @@ from __future__ import annotations
 import logging
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
+
+from widgets.palette import is_dark
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ class Banner(QFrame):
         self._text = ""
 
     def _restyle(self) -> None:
-        dark = self.palette().color(QPalette.ColorRole.Window).lightness() < 128
+        dark = is_dark(self)
         background, text, border = COLOURS.get(self._level, COLOURS["info"])[dark]
         name = self.objectName()
         self.setStyleSheet(f"QFrame#{name} {{ background: {background}; "

@@ -19,13 +19,13 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 from PySide6.QtGui import QFont, QGuiApplication, QPalette
 
 from services.live.model import Health, JobProgress, RobotSnapshot
+from widgets.palette import FIRST_OWN_ROLE, ID_ROLE, SORT_ROLE
 from widgets.status_badge import health_icon, level_background
 
 logger = logging.getLogger(__name__)
 
-SORT_ROLE = Qt.ItemDataRole.UserRole  # numbers as numbers, None when unknown (sorts last)
-HEALTH_ROLE = Qt.ItemDataRole.UserRole + 1  # the row's Health, for badge delegates
-ROBOT_ID_ROLE = Qt.ItemDataRole.UserRole + 2
+ROBOT_ID_ROLE = ID_ROLE
+HEALTH_ROLE = FIRST_OWN_ROLE  # the row's Health, for badge delegates
 MISSING_TEXT = "–"  # en dash: a value the robot has not sent (yet)
 SECONDS_PER_MINUTE = 60
 SECONDS_PER_HOUR = 3600

@@ -12,12 +12,12 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 
+from widgets.palette import BAND_ALPHA, STALE_COLOUR, THRESHOLD_COLOURS
+
 logger = logging.getLogger(__name__)
 
-BAND_ALPHA = 60  # of 255: the band is context, the mean line is the reading
 MARKER_COLORS = {"raised": "#d62728", "resolved": "#2ca02c"}
-MARKER_DEFAULT_COLOR = "#8d949b"
-THRESHOLD_COLORS = {"warning": "#e69f00", "critical": "#d62728"}
+MARKER_DEFAULT_COLOR = STALE_COLOUR
 SPAN_FILL = QColor(120, 120, 200, 40)
 SPAN_EDGE = QColor(120, 120, 200, 120)
 SPAN_TEXT = QColor(110, 110, 200)  # reads on white and on near-black
@@ -131,7 +131,7 @@ def span_region(start: TimeLike, end: TimeLike, label: str, *, labelled: bool
 
 
 def threshold_line(value: float, kind: str, unit: str, base: QColor) -> pg.InfiniteLine:
-    color = THRESHOLD_COLORS.get(kind, MARKER_DEFAULT_COLOR)
+    color = THRESHOLD_COLOURS.get(kind, MARKER_DEFAULT_COLOR)
     text = f"{kind} {value:g} {unit}".rstrip()
     line = pg.InfiniteLine(
         pos=value, angle=0, movable=False,

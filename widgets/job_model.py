@@ -17,11 +17,12 @@ from PySide6.QtCore import QModelIndex, QRect, Qt
 from PySide6.QtGui import QColor, QPainter
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
+from widgets.palette import FIRST_OWN_ROLE, ID_ROLE
 from widgets.row_table_model import RowTableModel
 
 logger = logging.getLogger(__name__)
 
-PROGRESS_ROLE = Qt.ItemDataRole.UserRole + 1  # (done, total, percent) for the delegate
+PROGRESS_ROLE = FIRST_OWN_ROLE  # (done, total, percent) for the delegate
 STATUS_COLORS = {"active": "#2f86d1", "completed": "#2ca02c", "failed": "#d62728",
                  "cancelled": "#7f7f7f"}
 BAR_MARGIN_PX = 3
@@ -184,7 +185,7 @@ class JobTableModel(RowTableModel[JobRow]):
             return QColor(STATUS_COLORS.get(row.status, "#000000"))
         if role == Qt.ItemDataRole.ToolTipRole:
             return self._tooltip(row, column)
-        if role == Qt.ItemDataRole.UserRole:
+        if role == ID_ROLE:
             return row.id
         return None
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import numpy as np
 from PySide6.QtCore import QPoint, QRect, Qt, QTimer, Signal
@@ -27,14 +26,14 @@ from services.live.health import ThresholdLike
 from services.live.model import RobotSnapshot, SignalKey
 from widgets.live_header import RobotStateStrip
 from widgets.live_plot import LivePlot
-from widgets.live_plot_overlays import CRITICAL, WARNING, AlertMarker, ThresholdLine
+from widgets.live_plot_overlays import AlertMarker
+from widgets.live_routing import Route, route_for, threshold_lines
 from widgets.live_specs import (  # noqa: F401 - PlotSpec and SignalPattern: for callers
     DEFAULT_WINDOW_S,
     PLOT_SPECS,
     WINDOW_CHOICES_S,
     PlotSpec,
     SignalPattern,
-    natural_key,
     window_label,
 )
 
@@ -46,13 +45,6 @@ GRID_SPACING_PX = 8
 # the rest waits one frame.
 UPDATE_BUDGET_S = 0.004
 HISTORY_SETTLE_MS = 300
-
-
-@dataclass(frozen=True, slots=True)
-class _Route:
-    plot_index: int
-    order: tuple  # legend/colour order within the plot
-    name: str
 
 
 class LivePage(QWidget):
@@ -76,7 +68,7 @@ class LivePage(QWidget):
             raise ValueError("a live page needs at least one robot")
         self._robot_ids = list(dict.fromkeys(robot_ids))
         self.plot_specs = plot_specs
-        self._routes: dict[SignalKey, _Route | None] = {}
+        self._routes: dict[SignalKey, Route | None] = {}
         self._plot_keys: list[set[SignalKey]] = [set() for _ in plot_specs]
         self._paused = False
         self._syncing_range = False
@@ -207,23 +199,7 @@ class LivePage(QWidget):
         self._thresholds[robot_id] = dict(thresholds)
         overlay = len(self._robot_ids) > 1
         for spec, plot in zip(self.plot_specs, self.plots, strict=True):
-            lines = []
-            for robot, limits in self._thresholds.items():
-                for pattern in spec.signals:
-                    limit = limits.get((pattern.measurement, pattern.field))
-                    if limit is None or not getattr(limit, "enabled", True):
-                        continue
-                    name = pattern.name or pattern.field
-                    sign = "≤" if limit.low_is_bad else "≥"
-                    # Shared limits draw one line; a robot's own override says whose.
-                    owner = f"{robot} " if overlay and any(
-                        other.get((pattern.measurement, pattern.field)) != limit
-                        for other in self._thresholds.values()) else ""
-                    for level, value in ((WARNING, limit.warning), (CRITICAL, limit.critical)):
-                        lines.append(ThresholdLine(
-                            value, level, f"{owner}{name} {level} {sign} {value:g}",
-                            limit.low_is_bad, f"{owner}{pattern.measurement}/{pattern.field}"))
-            plot.set_threshold_lines(lines)
+            plot.set_threshold_lines(threshold_lines(spec, self._thresholds, overlay))
 
     def set_alert_markers(self, markers: list[AlertMarker]) -> None:
         """Alerts of this page's robots, drawn where they were raised on the charts of
@@ -313,25 +289,12 @@ class LivePage(QWidget):
         keys = sorted(self._plot_keys[plot_index], key=lambda k: self._routes[k].order)
         self.plots[plot_index].set_curves(keys, {key: self._routes[key].name for key in keys})
 
-    def _route(self, key: SignalKey) -> _Route | None:
+    def _route(self, key: SignalKey) -> Route | None:
         try:
             return self._routes[key]
         except KeyError:
             pass
-        route = None
-        if key.robot_id in self._robot_ids:
-            robot_index = self._robot_ids.index(key.robot_id)
-            for plot_index, spec in enumerate(self.plot_specs):
-                for pattern_index, pattern in enumerate(spec.signals):
-                    if pattern.matches(key):
-                        name = pattern.name or key.series or key.field
-                        if len(self._robot_ids) > 1:
-                            name = f"{key.robot_id} {name}"
-                        order = (robot_index, pattern_index, natural_key(key.series))
-                        route = _Route(plot_index, order, name)
-                        break
-                if route is not None:
-                    break
+        route = route_for(key, self._robot_ids, self.plot_specs)
         self._routes[key] = route
         return route
 

@@ -11,8 +11,10 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 
+from widgets.palette import STALE_COLOUR
+
 Y_RANGE_STEPS = 50  # y range ends are rounded to ~2 % of the span (see fitted_range)
-STALE_COLOR = "#8d949b"  # the STALE badge grey: reads on light and dark backgrounds
+STALE_COLOR = STALE_COLOUR  # the STALE badge grey: reads on light and dark backgrounds
 # Qualitative colours that stay readable on white and on near-black (no grey: grey means
 # stale).  Beyond these, hues are spread evenly around the wheel.
 CURVE_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#17becf",

@@ -13,6 +13,7 @@ from typing import Any
 from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtGui import QColor
 
+from widgets.palette import ID_ROLE
 from widgets.row_table_model import RowTableModel
 
 logger = logging.getLogger(__name__)
@@ -120,6 +121,6 @@ class LogTableModel(RowTableModel[LogRow]):
             return QColor(LEVEL_COLORS.get(row.level, "#1b1f23"))
         if role == Qt.ItemDataRole.ToolTipRole and column == Column.MESSAGE and row.details:
             return json.dumps(row.details, indent=2, default=str)
-        if role == Qt.ItemDataRole.UserRole:
+        if role == ID_ROLE:
             return row.id
         return None

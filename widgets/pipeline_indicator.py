@@ -10,7 +10,7 @@ import logging
 from datetime import datetime
 
 from PySide6.QtCore import QPoint, Qt
-from PySide6.QtGui import QColor, QPalette
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
@@ -24,23 +24,17 @@ from PySide6.QtWidgets import (
 )
 
 from services.live.pipeline_status import InstanceStatus, PipelineStatus
+from widgets.palette import ERROR_TEXT_COLOURS, OK_TEXT_COLOURS, WAIT_TEXT_COLOURS, is_dark
 
 logger = logging.getLogger(__name__)
 
 # (light, dark) text colours
-UP_COLOURS = ("#137333", "#81c995")
-DOWN_COLOURS = ("#c5221f", "#f28b82")
-WAIT_COLOURS = ("#7a4b00", "#fdd663")
 LAG_WARN_S = 10.0  # storage this far behind arrival is worth a colour
 COUNTERS = ("received", "stored", "rejected", "dead_lettered", "redelivered", "duplicates",
             "confirmed")
 COLUMNS = ("Instance", "State", "Last report", "Received", "Stored", "Rejected",
            "Dead-lettered", "Redelivered", "Duplicates", "Confirmed", "Queue", "Store lag",
            "Last store")
-
-
-def _dark(widget: QWidget) -> bool:
-    return widget.palette().color(QPalette.ColorRole.Window).lightness() < 128
 
 
 def _local_time(moment: datetime | None) -> str:
@@ -89,8 +83,8 @@ class PipelinePopup(QFrame):
     def set_status(self, status: PipelineStatus) -> None:
         self.heading.setText(status.summary())
         self.table.setRowCount(len(status.instances))
-        colours = (UP_COLOURS, DOWN_COLOURS)
-        dark = _dark(self)
+        colours = (OK_TEXT_COLOURS, ERROR_TEXT_COLOURS)
+        dark = is_dark(self)
         for row, item in enumerate(status.instances):
             for column, text in enumerate(instance_cells(item)):
                 cell = QTableWidgetItem(text)
@@ -131,21 +125,21 @@ class PipelineIndicator(QToolButton):
     def set_status(self, status: PipelineStatus | None, unknown_reason: str = "") -> None:
         """None: the health reports cannot be received now (e.g. the broker is away)."""
         self._status = status
-        dark = _dark(self)
+        dark = is_dark(self)
         if status is None:
-            text, colour = f"Ingest: unknown ({unknown_reason})", WAIT_COLOURS[dark]
+            text, colour = f"Ingest: unknown ({unknown_reason})", WAIT_TEXT_COLOURS[dark]
         else:
             text = status.summary()
             if status.waiting:
-                colour = WAIT_COLOURS[dark]
+                colour = WAIT_TEXT_COLOURS[dark]
             elif not status.alive:
-                colour = DOWN_COLOURS[dark]
+                colour = ERROR_TEXT_COLOURS[dark]
             elif (status.worst_lag_s or 0) > LAG_WARN_S or status.up_count < len(
                     status.instances) or status.rejected_per_min + \
                     status.dead_lettered_per_min > 0:
-                colour = WAIT_COLOURS[dark]
+                colour = WAIT_TEXT_COLOURS[dark]
             else:
-                colour = UP_COLOURS[dark]
+                colour = OK_TEXT_COLOURS[dark]
         self.setText(text)
         self.setStyleSheet(f"QToolButton#pipeline_indicator {{ color: {colour}; "
                            "font-weight: bold; padding: 0 6px; }")

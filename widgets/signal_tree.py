@@ -24,10 +24,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from widgets.palette import FIRST_OWN_ROLE, ID_ROLE
+
 logger = logging.getLogger(__name__)
 
-KEY_ROLE = Qt.ItemDataRole.UserRole
-SEARCH_ROLE = Qt.ItemDataRole.UserRole + 1
+KEY_ROLE = ID_ROLE
+SEARCH_ROLE = FIRST_OWN_ROLE
 
 
 @dataclass(frozen=True)

@@ -15,14 +15,15 @@ from PySide6.QtGui import QColor, QFont, QFontMetrics, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from services.live.model import Health
+from widgets.palette import ERROR_COLOUR, OK_COLOUR, STALE_COLOUR, WARN_COLOUR
 
 logger = logging.getLogger(__name__)
 
 HEALTH_COLORS: dict[Health, str] = {
-    Health.OK: "#2e9d4f",  # green
-    Health.WARN: "#e3a008",  # amber
-    Health.ERROR: "#d63a3a",  # red
-    Health.STALE: "#8d949b",  # grey
+    Health.OK: OK_COLOUR,
+    Health.WARN: WARN_COLOUR,
+    Health.ERROR: ERROR_COLOUR,
+    Health.STALE: STALE_COLOUR,
     Health.OFFLINE: "#4b5057",  # dark grey
     Health.UNKNOWN: "#6b7a8f",  # slate: listed by the records, never heard from
 }

@@ -21,12 +21,12 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from services.alerts.engine_memory import AlertKey, KeyState, KeyStates, ThresholdCache
 from services.alerts.rules import (
     CONNECTIVITY_FINE,
     CONNECTIVITY_OFFLINE,
@@ -64,7 +64,6 @@ RAISED = "raised"
 ESCALATED = "escalated"
 RESOLVED = "resolved"
 
-AlertKey = tuple[str, str, str]  # (robot_id, alert_type, source)
 DEFAULT_SETTINGS = RuleSettings()  # frozen, with a read-only hysteresis map: safe to share
 
 
@@ -83,28 +82,15 @@ class AlertChange:
     details: dict[str, Any]
 
 
-@dataclass(slots=True)
-class _State:
-    """Everything remembered per key: a few fields, never a history of samples."""
-
-    last_at: datetime | None = None  # newest sample/event time seen (older ones ignored)
-    severity: str | None = None  # severity of the open alert, None when nothing is open
-    warn_since: datetime | None = None  # start of the current run beyond warning
-    crit_since: datetime | None = None  # start of the current run beyond critical
-    clear_since: datetime | None = None  # start of the current run past the clear limit
-    held: str | None = None  # severity of an alert resolved by hand, until it clears
-
-
 class AlertEngine:
     def __init__(self, thresholds: Callable[[str], Mapping[str, Threshold]],
                  settings: RuleSettings = DEFAULT_SETTINGS) -> None:
-        self._thresholds = thresholds
         self.settings = settings
-        self._states: OrderedDict[AlertKey, _State] = OrderedDict()  # oldest-touched first
-        self._cache: OrderedDict[str, tuple[datetime, Mapping[str, Threshold]]] = OrderedDict()
+        self._states = KeyStates(settings.max_keys)
+        self._thresholds_cache = ThresholdCache(thresholds, settings.thresholds_ttl_s,
+                                                settings.max_keys)
         # The ingest may feed batches and stale checks from different threads.
         self._lock = threading.Lock()
-        self._cap_warned = False
 
     # -- inputs ---------------------------------------------------------------------
 
@@ -135,12 +121,12 @@ class AlertEngine:
         if not math.isfinite(value):
             return []
         with self._lock:
-            state = self._touch((robot_id, metric.alert_type, source))
+            state = self._states.touch((robot_id, metric.alert_type, source))
             # Equal times are the same point redelivered: ignore them too.
             if state.last_at is not None and at <= state.last_at:
                 return []
             state.last_at = at
-            threshold = self._threshold(robot_id, metric_type, at)
+            threshold = self._thresholds_cache.get(robot_id, metric_type, at)
             return self._evaluate(state, robot_id, metric, source, value, at, threshold)
 
     def observe_connectivity(self, robot_id: str, state: str, at: datetime,
@@ -156,7 +142,7 @@ class AlertEngine:
         at = _utc(at)
         with self._lock:
             key = (robot_id, NETWORK_ALERT_TYPE, CONNECTIVITY_SOURCE)
-            current = self._touch(key)
+            current = self._states.touch(key)
             if current.last_at is not None and at < current.last_at:
                 return []
             current.last_at = at
@@ -177,7 +163,7 @@ class AlertEngine:
         at = _utc(at)
         with self._lock:
             key = (robot_id, SYSTEM_ALERT_TYPE, EMERGENCY_SOURCE)
-            current = self._touch(key)
+            current = self._states.touch(key)
             if current.last_at is not None and at < current.last_at:
                 return []
             current.last_at = at
@@ -200,7 +186,7 @@ class AlertEngine:
         with self._lock:
             count = 0
             for robot_id, alert_type, source, severity in open_alerts:
-                self._touch((robot_id, alert_type, source)).severity = severity
+                self._states.touch((robot_id, alert_type, source)).severity = severity
                 count += 1
             logger.info("alert engine resumed %d open alerts", count)
 
@@ -233,10 +219,7 @@ class AlertEngine:
     def invalidate(self, robot_id: str | None = None) -> None:
         """Re-read thresholds on the next sample: one robot's, or everyone's (None)."""
         with self._lock:
-            if robot_id is None:
-                self._cache.clear()
-            else:
-                self._cache.pop(robot_id, None)
+            self._thresholds_cache.invalidate(robot_id)
 
     def open_alerts(self) -> list[tuple[str, str, str, str]]:
         """(robot_id, alert_type, source, severity) of every alert the engine holds open."""
@@ -250,7 +233,7 @@ class AlertEngine:
 
     # -- the state machine --------------------------------------------------------
 
-    def _evaluate(self, state: _State, robot_id: str, metric: Metric, source: str,
+    def _evaluate(self, state: KeyState, robot_id: str, metric: Metric, source: str,
                   value: float, at: datetime,
                   threshold: Threshold | None) -> list[AlertChange]:
         key = (robot_id, metric.alert_type, source)
@@ -321,7 +304,7 @@ class AlertEngine:
                                      threshold.low_is_bad, held_s)
         return AlertChange(kind, *key, severity, value, limit, title, message, at, details)
 
-    def _open_or_escalate(self, state: _State, key: AlertKey, wanted: str, title: str,
+    def _open_or_escalate(self, state: KeyState, key: AlertKey, wanted: str, title: str,
                           message: str, at: datetime,
                           details: dict[str, Any]) -> list[AlertChange]:
         if state.severity is None:
@@ -334,7 +317,7 @@ class AlertEngine:
         return []  # never de-escalate: an offline robot that turns stale stays critical
 
     @staticmethod
-    def _past_hold(state: _State, wanted: str) -> bool:
+    def _past_hold(state: KeyState, wanted: str) -> bool:
         """False while a manually resolved alert holds this key at `wanted` or worse."""
         if state.held is None:
             return True
@@ -344,7 +327,7 @@ class AlertEngine:
         return False
 
     @staticmethod
-    def _close(state: _State, key: AlertKey, value: float | None, threshold: float | None,
+    def _close(state: KeyState, key: AlertKey, value: float | None, threshold: float | None,
                title: str, message: str, at: datetime,
                details: dict[str, Any]) -> AlertChange:
         severity = state.severity or WARNING
@@ -352,49 +335,6 @@ class AlertEngine:
         state.warn_since = state.crit_since = state.clear_since = None
         return AlertChange(RESOLVED, *key, severity, value, threshold, title, message, at,
                            details)
-
-    # -- bookkeeping ----------------------------------------------------------------
-
-    def _touch(self, key: AlertKey) -> _State:
-        state = self._states.get(key)
-        if state is None:
-            state = self._states[key] = _State()
-            self._evict()
-        else:
-            self._states.move_to_end(key)
-        return state
-
-    def _evict(self) -> None:
-        """Keep at most max_keys states, dropping the least recently used idle ones.
-
-        An idle state holds no open or held alert, so dropping it loses at most a pending
-        run; open and held alerts are never dropped (they would be raised twice)."""
-        excess = len(self._states) - self.settings.max_keys
-        if excess <= 0:
-            return
-        victims: list[AlertKey] = []
-        for key, state in self._states.items():  # oldest first: usually stops at once
-            if state.severity is None and state.held is None:
-                victims.append(key)
-                if len(victims) == excess:
-                    break
-        for key in victims:
-            del self._states[key]
-        if len(self._states) > self.settings.max_keys and not self._cap_warned:
-            self._cap_warned = True
-            logger.warning("alert engine holds %d open alerts, above max_keys=%d",
-                           len(self._states), self.settings.max_keys)
-
-    def _threshold(self, robot_id: str, metric_type: str, at: datetime) -> Threshold | None:
-        cached = self._cache.get(robot_id)
-        ttl = self.settings.thresholds_ttl_s
-        if cached is None or abs((at - cached[0]).total_seconds()) >= ttl:
-            cached = (at, dict(self._thresholds(robot_id)))
-            self._cache[robot_id] = cached
-            while len(self._cache) > self.settings.max_keys:
-                self._cache.popitem(last=False)
-        self._cache.move_to_end(robot_id)
-        return cached[1].get(metric_type)
 
 
 def _held(since: datetime | None, at: datetime) -> float | None:

@@ -13,14 +13,12 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
+from services.vocabulary import CRITICAL, WARNING
 from services.wire.model import Measurement
 
 if TYPE_CHECKING:  # only the type: keeps the rules importable without SQLAlchemy
     from services.records.repositories import Threshold
 
-WARNING = "warning"
-CRITICAL = "critical"
-SEVERITIES = (WARNING, CRITICAL)
 
 NETWORK_ALERT_TYPE = "network"
 CONNECTIVITY_SOURCE = "connectivity"

@@ -26,12 +26,12 @@ from sqlalchemy.orm import Session
 from services.records.errors import InvalidRecord, RecordsError
 from services.records.models import ROBOT_ID_MAX_LEN, Alert, AlertEvent
 from services.records.types import require_aware, require_text
+from services.vocabulary import SEVERITIES
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["AckOutcome", "AlertStore", "ResolveOutcome", "UnknownAlert"]
 
-SEVERITIES = ("warning", "critical")
 STATES = ("active", "cleared", "unacknowledged", "all")
 MAX_ALERTS_LISTED = 10_000
 ACTOR_MAX_LEN = 50  # alert_events.actor and alerts.acknowledged_by

@@ -28,6 +28,7 @@ from services.records.models import (
     SystemLog,
 )
 from services.records.types import require_aware, require_text
+from services.vocabulary import LOG_LEVELS  # app/logs_page.py still imports it from here
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +37,6 @@ __all__ = ["JobRepository", "LogRepository", "RobotRepository", "Threshold",
 
 MAX_LOGS_LISTED = 10_000
 LOW_IS_BAD_METRICS = frozenset({"battery"})  # alert when the value falls, not rises
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 def _check_status(status: str) -> str:

@@ -22,13 +22,13 @@ from reportlab.pdfbase.pdfmetrics import stringWidth
 
 from services.reports.data import SignalData, gap_limit
 from services.reports.timeaxis import coverage_text, time_ticks, zone_name
+from services.vocabulary import BAND_ALPHA_FRACTION
 
 logger = logging.getLogger(__name__)
 
 CHART_WIDTH_PT, CHART_HEIGHT_PT = 170 * mm, 48 * mm
 PLOT_X, PLOT_Y, LEGEND_WIDTH_PT, TOP_PT = 45.0, 30.0, 105.0, 20.0
 GRID_COLOR = colors.HexColor("#dde2ea")
-BAND_ALPHA = 0.25  # as on the History page: the band is context, the mean line the reading
 # No red or amber among the data colours: those two mean the alert thresholds.
 SERIES_COLORS = (colors.HexColor("#1f77b4"), colors.HexColor("#7b3fb0"),
                  colors.HexColor("#2ca02c"), colors.HexColor("#8c564b"))
@@ -54,7 +54,7 @@ def split_runs(buckets: list, width_s: float) -> list[list]:
 
 def _band(run: list, colour: colors.Color, to_x: Callable, to_y: Callable) -> Polygon | Line:
     """The min/max envelope of a run of buckets, so a one-sample spike stays visible."""
-    band_colour = colors.Color(colour.red, colour.green, colour.blue, alpha=BAND_ALPHA)
+    band_colour = colors.Color(colour.red, colour.green, colour.blue, alpha=BAND_ALPHA_FRACTION)
     if len(run) == 1:  # a lone bucket has no width to fill: a bar from min to max
         x = to_x(run[0])
         return Line(x, to_y(run[0].min), x, to_y(run[0].max), strokeColor=band_colour,

@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
+from services.vocabulary import LOG_LEVELS
 from services.wire import errors as e
 from services.wire.errors import ParseError, ParseErrorReason
 from services.wire.model import (
@@ -41,7 +42,6 @@ SOURCE_MAX_CHARS = 100
 LEVEL_MAX_CHARS = 20
 MAX_SERVOS = 64
 MAX_READINGS = 64
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 JOB_STATUSES = {
     "started": "active", "in_progress": "active", "working": "active",
     "completed": "completed", "failed": "failed", "cancelled": "cancelled",

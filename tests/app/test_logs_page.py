@@ -10,7 +10,7 @@ import pytest
 from PySide6.QtCore import QDate, QDateTime, QTime
 from PySide6.QtWidgets import QApplication
 
-from app.logs_page import LogsPage, export_logs
+from app.logs_page import LogsPage
 from services.records.db import Database
 from services.records.migrate import upgrade
 from services.records.repositories import LogRepository, RobotRepository
@@ -93,16 +93,31 @@ def test_copy_selected_rows(page):
     assert QApplication.clipboard().text() == text
 
 
-def test_export_csv_and_json(tmp_path, page):
-    rows = page.model.rows()
-    with export_logs(rows, tmp_path / "logs.csv").open(newline="") as handle:
+def export(qtbot, page, path):
+    """Export through the page (on its worker thread) and return the file written."""
+    with qtbot.waitSignal(page.exported, timeout=WAIT_MS) as blocker:
+        page.export_to(str(path))
+    assert blocker.args == [str(path)]
+    assert page.status_label.text() == f"Exported {len(messages(page))} entries to {path}"
+    return path
+
+
+def test_export_csv_and_json(qtbot, tmp_path, page):
+    with export(qtbot, page, tmp_path / "logs.csv").open(newline="") as handle:
         exported = list(csv.DictReader(handle))
     assert [r["message"] for r in exported] == messages(page)
     assert json.loads(exported[2]["details"]) == {"job": 1}
     assert exported[1]["level"] == "ERROR" and exported[1]["robot_id"] == "tonypi_a"
-    data = json.loads(export_logs(rows, tmp_path / "logs.json").read_text())
+    data = json.loads(export(qtbot, page, tmp_path / "logs.json").read_text())
     assert [r["message"] for r in data] == messages(page)
     assert datetime.fromisoformat(data[0]["timestamp"]).tzinfo is not None
+
+
+def test_export_failure_is_shown(qtbot, tmp_path, page):
+    with qtbot.waitSignal(page.exported, timeout=WAIT_MS) as blocker:
+        page.export_to(str(tmp_path / "no such folder" / "logs.csv"))
+    assert blocker.args == [""]
+    assert page.status_label.text().startswith("Export failed: ")
 
 
 def test_custom_range_in_local_time(qtbot, page):

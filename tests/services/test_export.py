@@ -1,4 +1,5 @@
-"""CSV and JSON exports of history rows: exact round trips, progress and cancel."""
+"""CSV and JSON exports of history rows (exact round trips, progress and cancel) and of
+log entries."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ import pytest
 
 from services.export import (
     CSV_COLUMNS,
+    LOG_FIELDS,
     PROGRESS_EVERY_ROWS,
     ExportCancelled,
     ExportRow,
+    export_logs,
     read_csv,
     read_json,
     rows_from_buckets,
@@ -75,3 +78,35 @@ def test_progress_reports_and_cancel_removes_file(tmp_path, writer):
     with pytest.raises(ExportCancelled):
         writer(target, make_rows(n), total=n, progress=cancel_at_second)
     assert not target.exists()
+
+
+LOG_ENTRIES = [
+    {"id": 2, "timestamp": "2026-03-01T12:01:00+00:00", "level": "ERROR",
+     "category": "robot", "robot_id": "tonypi_a", "message": 'servo "3", hot',
+     "details": {"servo": 3, "temperature": 71.5}},
+    {"id": 1, "timestamp": "2026-03-01T12:00:00+00:00", "level": "INFO",
+     "category": "mqtt", "robot_id": "", "message": "reconnect", "details": None},
+]
+
+
+def test_log_export_csv_has_the_fields_and_details_as_json(tmp_path):
+    path = export_logs(LOG_ENTRIES, tmp_path / "logs.CSV")
+    with path.open(newline="", encoding="utf-8") as stream:
+        reader = csv.DictReader(stream)
+        records = list(reader)
+    assert tuple(reader.fieldnames) == LOG_FIELDS
+    assert [r["message"] for r in records] == ['servo "3", hot', "reconnect"]
+    assert json.loads(records[0]["details"]) == {"servo": 3, "temperature": 71.5}
+    assert records[1]["details"] == "" and records[1]["robot_id"] == ""
+
+
+def test_log_export_json_is_a_list_of_the_entries(tmp_path):
+    path = export_logs(iter(LOG_ENTRIES), tmp_path / "logs.json")
+    assert json.loads(path.read_text(encoding="utf-8")) == LOG_ENTRIES
+
+
+def test_log_export_failure_leaves_no_file(tmp_path):
+    unwritable = [{**LOG_ENTRIES[0], "unknown column": 1}]  # DictWriter refuses it
+    with pytest.raises(ValueError):
+        export_logs(unwritable, tmp_path / "logs.csv")
+    assert not (tmp_path / "logs.csv").exists()
