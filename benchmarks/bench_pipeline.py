@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from services.records.migrate import upgrade  # noqa: E402
 from services.wire.encode import encode  # noqa: E402
-from tests.support.processes import START_TIMEOUT_S, Program  # noqa: E402
+from tests.support.processes import Program, start_ingest  # noqa: E402
 from tests.support.servers import Mosquitto, Postgres  # noqa: E402
 
 DATA = {"cpu_percent": 12.5, "memory_percent": 40.1, "disk_percent": 55.0,
@@ -115,30 +115,14 @@ def count_stored(history_url: str) -> int:
         engine.dispose()
 
 
-def start_ingest(port: int, records_url: str, history_url: str, workdir: Path,
-                 receipts: bool) -> Program:
-    """The ingest as a process with its shipped batching (batch_max 500, 0.2 s)."""
-    config = workdir / "ingest.toml"
-    config.write_text(
-        f'[mqtt]\nhost = "127.0.0.1"\nport = {port}\nclient_id = "bench-ingest"\n'
-        f'[records]\nurl = "{records_url}"\n'
-        f'[history]\nbackend = "sql"\nurl = "{history_url}"\n'
-        f'[ingest]\nstats_interval_s = 3600\nreceipts = {str(receipts).lower()}\n')
-    program = Program(["-m", "services.ingest.cli", "--config", str(config),
-                       "--log-level", "INFO"], workdir / "ingest.log")
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while "subscribed to" not in program.log():
-        if time.monotonic() > deadline or program.proc.poll() is not None:
-            raise RuntimeError(f"ingest did not start:\n{program.log()}")
-        time.sleep(0.05)
-    return program
-
-
 def bench_ingest(port: int, workdir: Path, publishers: int, per_publisher: int,
                  url: str, receipts: bool) -> tuple[float, float, float]:
     """Records and history in the same database `url` (a fresh one per run)."""
     upgrade(url)
-    ingest = start_ingest(port, url, url, workdir, receipts)
+    # The shipped batching (batch_max 500, 0.2 s), not the tests' fast flush.
+    ingest = start_ingest(port, url, url, workdir, client_id="bench-ingest",
+                          ingest_section=f"stats_interval_s = 3600\n"
+                                         f"receipts = {str(receipts).lower()}\n")
     ingest_ps = psutil.Process(ingest.proc.pid)
     total = publishers * per_publisher
     go, procs = run_publishers(port, publishers, per_publisher, "ingest_")

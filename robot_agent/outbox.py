@@ -21,7 +21,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -208,23 +208,9 @@ class Outbox:
     def confirm(self, ranges: Iterable[tuple[int, int]]) -> int:
         """Remove the rows whose seq lies in one of the inclusive `ranges` (a receipt);
         return how many.  Seqs no longer here (confirmed twice, dropped) are ignored."""
-        range_list = [(int(first), int(last)) for first, last in ranges]
-        if not range_list:
-            return 0
-        with self._lock:
-            self._begin()
-            gone = 0
-            try:
-                for first, last in range_list:  # one indexed range delete per range
-                    gone += self._db.execute(
-                        "DELETE FROM messages WHERE seq BETWEEN ? AND ?",
-                        (first, last)).rowcount
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-            self._count -= gone
-            return gone
+        return self._delete_all(  # one indexed range delete per range
+            ("DELETE FROM messages WHERE seq BETWEEN ? AND ?", (int(first), int(last)))
+            for first, last in ranges)
 
     def oldest_with_seq(self) -> int | None:
         """The id of the oldest row that waits for a receipt, or None."""
@@ -243,17 +229,23 @@ class Outbox:
         """Remove rows by id (PUBACKed rows without a seq, rows paho refuses); ids already
         gone (confirmed, dropped by the bounds) are ignored."""
         id_list = list(ids)
-        if not id_list:
+        chunks = (id_list[start:start + 500]  # SQLite's parameter limit
+                  for start in range(0, len(id_list), 500))
+        return self._delete_all(
+            (f"DELETE FROM messages WHERE id IN ({','.join('?' * len(chunk))})", chunk)
+            for chunk in chunks)
+
+    def _delete_all(self, statements: Iterable[tuple[str, Sequence]]) -> int:
+        """Run the DELETE statements in one transaction; return the rows gone."""
+        statements = list(statements)
+        if not statements:
             return 0
         with self._lock:
             self._begin()
             gone = 0
             try:
-                for start in range(0, len(id_list), 500):  # SQLite's parameter limit
-                    chunk = id_list[start:start + 500]
-                    gone += self._db.execute(
-                        f"DELETE FROM messages WHERE id IN ({','.join('?' * len(chunk))})",
-                        chunk).rowcount
+                for sql, params in statements:
+                    gone += self._db.execute(sql, params).rowcount
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise

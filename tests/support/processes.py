@@ -12,6 +12,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 30.0
+TEST_INGEST_SECTION = "flush_interval_s = 0.05\nstats_interval_s = 2\n"
 FAST_RATES_S = {"status": 0.5, "performance": 0.05, "battery": 0.1, "servos": 0.2,
                 "imu": 0.05, "sensors": 0.1}
 
@@ -68,10 +69,10 @@ def outbox_count(workdir: Path, robot_id: str) -> int:
 
 def start_ingest(broker_port: int, records_url: str, history_url: str, workdir: Path,
                  client_id: str = "tonypi-ingest-e2e", shared_group: str | None = None,
-                 ) -> Program:
+                 ingest_section: str = TEST_INGEST_SECTION) -> Program:
     """An ingest process; instances sharing the work need their own `client_id` (the
     same one again after a restart: it names the persistent session) and one
-    `shared_group`."""
+    `shared_group`.  `ingest_section` is the [ingest] TOML (tests flush fast)."""
     config = workdir / f"ingest-{client_id}.toml"
     group = f'shared_group = "{shared_group}"\n' if shared_group else ""
     config.write_text(
@@ -79,7 +80,7 @@ def start_ingest(broker_port: int, records_url: str, history_url: str, workdir: 
         + group +
         f'[records]\nurl = "{records_url}"\n'
         f'[history]\nbackend = "sql"\nurl = "{history_url}"\n'
-        '[ingest]\nflush_interval_s = 0.05\nstats_interval_s = 2\n')
+        '[ingest]\n' + ingest_section)
     attempt = len(list(workdir.glob("ingest-*.log"))) + 1
     program = Program(["-m", "services.ingest.cli", "--config", str(config)],
                       workdir / f"ingest-{attempt}.log")
