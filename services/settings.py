@@ -77,20 +77,38 @@ ENV_OVERRIDES = {
 }
 
 
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off"})
+
+
 def _coerce(section: Any, name: str, value: Any, source: str) -> Any:
-    kind = {f.name: f.type for f in fields(section)}[name]
+    """The value as the field's type, or SettingsError naming the key: a typo such as
+    tls = "ture" must not quietly turn into False."""
+    kind = str({f.name: f.type for f in fields(section)}[name])
+
+    def refuse() -> SettingsError:
+        return SettingsError(f"{source}: {name} must be {kind}, got {value!r}")
+
+    if "bool" in kind:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in TRUE_WORDS | FALSE_WORDS:
+            return value.strip().lower() in TRUE_WORDS
+        raise refuse()
+    if isinstance(value, bool):  # TOML true where a number or text belongs
+        raise refuse()
     try:
-        if "bool" in str(kind):
-            if isinstance(value, str):
-                return value.strip().lower() in ("1", "true", "yes", "on")
-            return bool(value)
-        if "int" in str(kind):
+        if "int" in kind:
+            if isinstance(value, float) and not value.is_integer():
+                raise refuse()
             return int(value)
-        if "float" in str(kind):
+        if "float" in kind:
             return float(value)
     except (TypeError, ValueError) as exc:
-        raise SettingsError(f"{source}: {name} must be {kind}, got {value!r}") from exc
-    return None if value == "" else str(value)
+        raise refuse() from exc
+    if not isinstance(value, str):
+        raise refuse()
+    return None if value == "" else value
 
 
 def load_settings(path: str | Path | None = None,
@@ -103,7 +121,12 @@ def load_settings(path: str | Path | None = None,
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise SettingsError(f"cannot read settings file {path}: {exc}") from exc
     settings = ServerSettings()
-    for section_name in ("mqtt", "records", "history", "ingest"):
+    sections = ("mqtt", "records", "history", "ingest")
+    unknown_sections = sorted(set(raw) - set(sections))
+    if unknown_sections:
+        raise SettingsError(f"{path}: unknown section(s) {unknown_sections}; known: "
+                            f"{list(sections)}")
+    for section_name in sections:
         section = getattr(settings, section_name)
         known = {f.name for f in fields(section)}
         values = raw.get(section_name, {})

@@ -19,12 +19,24 @@ def test_file_then_environment(tmp_path):
     assert settings.history.backend == "influx" and settings.ingest.batch_max == 100
 
 
+def test_words_for_booleans_from_the_environment(tmp_path):
+    assert load_settings(None, environ={"TONYPI_MQTT_TLS": "on"}).mqtt.tls is True
+    assert load_settings(None, environ={"TONYPI_MQTT_TLS": "False"}).mqtt.tls is False
+
+
 @pytest.mark.parametrize(("text", "environ", "needle"), [
     ('[records]\nurl = "postgresql://tonypi:hunter2@db/tonypi"\n', {}, "password"),
     ('[mqtt]\nport = "many"\n', {}, "port"),
     ('[mqtt]\npasword = "x"\n', {}, "unknown keys"),
     ("", {"TONYPI_HISTORY_BACKEND": "csv"}, "backend"),
     ("[mqtt\n", {}, "cannot read"),
+    ('[mqtt]\ntls = "ture"\n', {}, "tls must be"),  # a typo is not False
+    ("[mqtt]\ntls = 1\n", {}, "tls must be"),
+    ("", {"TONYPI_MQTT_TLS": "yes please"}, "tls must be"),
+    ("[mqtt]\nport = 1883.5\n", {}, "port must be"),
+    ("[mqtt]\nport = true\n", {}, "port must be"),
+    ("[mqtt]\nhost = 10\n", {}, "host must be"),
+    ("[mqtt]\n[ingets]\nbatch_max = 5\n", {}, "unknown section"),
 ])
 def test_bad_settings_are_explained(tmp_path, text, environ, needle):
     path = tmp_path / "bad.toml"
