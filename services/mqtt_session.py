@@ -161,6 +161,9 @@ class MqttSession:
         if reason_code.is_failure:
             logger.warning("broker %s:%s refused connection: %s", self.host, self.port,
                            reason_code)
+            # Listeners get the broker's own answer: the disconnect that follows only
+            # says "Unspecified error", which reads like a cut cable.
+            self._notify(False, f"the broker refused the connection (CONNACK: {reason_code})")
             return
         self._generation += 1
         self._retry_delay_s = float(RECONNECT_MIN_DELAY_S)

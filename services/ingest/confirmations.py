@@ -58,7 +58,10 @@ class Confirmations:
         self._seqs: dict[str, set[int]] = defaultdict(set)
 
     def add_message(self, message: Message) -> None:
-        if message.seq is not None and own_topic_robot(message.topic) == message.robot_id:
+        # Per stored message: the parser has validated the id already, so comparing the
+        # topic's last level is enough (no pattern match on the hot path).
+        if message.seq is not None and message.topic.count("/") == 2 \
+                and message.topic.rsplit("/", 1)[1] == message.robot_id:
             self._seqs[message.robot_id].add(message.seq)
 
     def add(self, key: tuple[str, int] | None) -> None:

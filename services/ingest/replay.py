@@ -23,6 +23,8 @@ from services.wire.parse import ParseError, parse_message
 
 logger = logging.getLogger(__name__)
 
+REPLAY_MAX = 100_000  # letters per replay; payloads are read into memory
+
 
 @dataclass
 class ReplayResult:
@@ -34,13 +36,12 @@ class ReplayResult:
 def replay(db: Database, store: HistoryStore, letter_ids: Iterable[int] | None = None
            ) -> ReplayResult:
     """Replay the given letters (all of them when None), oldest first."""
-    with db.session() as session:
-        letters = dead_letters.list_all(session, limit=1_000_000)
     wanted = None if letter_ids is None else set(letter_ids)
+    with db.session() as session:
+        letters = dead_letters.list_all(session, limit=REPLAY_MAX, ids=wanted)
     result = ReplayResult()
     if wanted is not None:
         result.missing = sorted(wanted - {letter.id for letter in letters})
-        letters = [letter for letter in letters if letter.id in wanted]
     for letter in letters:
         error = _replay_one(db, store, letter)
         if error is None:

@@ -188,8 +188,10 @@ class _LinkWatch:
                 if self._down_since is None:
                     self._down_since = now
                     self._diagnosed_at = -math.inf  # a new outage: find out why at once
-                # paho says "Unspecified error" for a refused login and a cut alike.
-                self._reason = None if reason in ("", "Unspecified error") else reason
+                # paho's disconnect says "Unspecified error" for a refused login and a
+                # cut alike: keep the session's earlier, specific word (its CONNACK).
+                if reason not in ("", "Unspecified error"):
+                    self._reason = reason
 
     def message_seen(self, now: float) -> None:
         self._last_message_at = now  # one float; a torn read is impossible
@@ -220,7 +222,7 @@ class _LinkWatch:
                 return {"silent_for_s": max(0.0, now - since)}
             diagnosis = self._diagnosis
             reason = diagnosis[1] if diagnosis else self._reason
-            return {"reason": reason, "refused": bool(diagnosis) and is_refusal(diagnosis[1]),
+            return {"reason": reason, "refused": reason is not None and is_refusal(reason),
                     "down_since": self._down_since}
 
 

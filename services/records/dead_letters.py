@@ -11,6 +11,7 @@ crash, a robot repeating itself) bumps `count` and `last_seen` instead of a new 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -91,18 +92,18 @@ def record(session: Session, topic: str, payload: bytes, error: str, robot_id: s
     session.execute(statement)
 
 
-def list_all(session: Session, limit: int = 100) -> list[DeadLetter]:
-    rows = session.execute(select(dead_letters).order_by(dead_letters.c.id).limit(limit))
-    return [_letter(row) for row in rows]
+def list_all(session: Session, limit: int = 100,
+             ids: Iterable[int] | None = None) -> list[DeadLetter]:
+    """Oldest first; only the letters `ids` names when given."""
+    query = select(dead_letters).order_by(dead_letters.c.id).limit(limit)
+    if ids is not None:
+        query = query.where(dead_letters.c.id.in_(list(ids)))
+    return [_letter(row) for row in session.execute(query)]
 
 
 def get(session: Session, letter_id: int) -> DeadLetter | None:
     row = session.execute(select(dead_letters).where(dead_letters.c.id == letter_id)).first()
     return None if row is None else _letter(row)
-
-
-def count(session: Session) -> int:
-    return len(session.execute(select(dead_letters.c.id)).all())
 
 
 def remove(session: Session, letter_id: int) -> bool:

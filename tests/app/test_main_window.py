@@ -126,6 +126,30 @@ def test_a_broker_cut_shows_a_banner_and_reconnecting_clears_it(qtbot, tmp_path,
     assert window.broker_label.text().startswith("Broker: connected")
 
 
+def test_a_refused_login_is_told_by_the_session_itself(qtbot, secure_mosquitto,  # noqa: F811
+                                                        settings):
+    """No check connection needed: the session passes the broker's CONNACK on, and the
+    disconnect's "Unspecified error" that follows does not wipe it."""
+    reasons: list[str] = []
+    session = MqttSession("127.0.0.1", secure_mosquitto.port, username="console",
+                          password="wrong")
+    session.add_connection_listener(lambda connected, reason: reasons.append(reason))
+    feed = LiveFeed(session, FleetState())
+    window = MainWindow(feed=feed, fleet=FleetState(), settings=settings)
+    qtbot.addWidget(window)
+    window.show()
+    feed.start()
+    session.start()
+    try:
+        qtbot.waitUntil(lambda: "refuses the console" in window.broker_banner.text,
+                        timeout=WAIT_MS)
+        assert any("refused the connection (CONNACK" in r for r in reasons), reasons
+        assert window.broker_label.text().startswith("Broker: login refused")
+    finally:
+        feed.stop()
+        session.stop()
+
+
 def test_a_refused_login_says_so_in_the_banner(qtbot, secure_mosquitto, settings):  # noqa: F811
     from services.connection_check import check_mqtt
     from services.connection_profile import MqttProfile
@@ -141,8 +165,10 @@ def test_a_refused_login_says_so_in_the_banner(qtbot, secure_mosquitto, settings
     feed.start()
     session.start()
     try:
-        qtbot.waitUntil(lambda: "refuses the console" in window.broker_banner.text,
-                        timeout=WAIT_MS)
+        # The session's own CONNACK shows first; the check connection's richer answer
+        # (with what to fix) replaces it.
+        qtbot.waitUntil(lambda: "refuses the console" in window.broker_banner.text
+                        and "not authorised" in window.broker_banner.text, timeout=WAIT_MS)
         assert "not authorised" in window.broker_banner.text
         assert window.broker_label.text().startswith("Broker: login refused")
     finally:
